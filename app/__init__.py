@@ -1,0 +1,3 @@
+"""kefu: the customer-service chatbot service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,21 @@
+"""The ``kefu`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from app.cli import keys, server
+
+cli = typer.Typer(
+    name="kefu",
+    help="kefu: customer-service chatbot backend with retrieval-augmented generation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cli.add_typer(keys.app, name="keys")
+server.register(cli)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from app.core import migrations
+from app.core.config import Settings, get_settings
+from app.core.db import make_engine
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # a bad env var should read as a message, not a traceback
+        typer.echo(f"error: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def ensure_schema(settings: Settings) -> None:
+    """Migrate the embedded database; refuse to run against an outdated external one."""
+    url = settings.database_url
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.is_embedded_db:
+        migrations.upgrade(url)
+        return
+    engine = make_engine(url)
+    try:
+        if migrations.pending(engine, url):
+            typer.echo("error: the database schema is out of date: run `kefu migrate`", err=True)
+            raise typer.Exit(1)
+    finally:
+        engine.dispose()
+
+
+def err(message: str) -> None:
+    print(message, file=sys.stderr)

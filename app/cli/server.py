@@ -1,0 +1,70 @@
+"""``kefu serve``, ``kefu migrate`` and ``kefu worker``."""
+
+from __future__ import annotations
+
+import typer
+
+from app.cli.common import ensure_schema, settings_or_exit
+from app.core import migrations
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command()
+    def serve(
+        host: str = typer.Option("127.0.0.1", help="Interface to bind"),
+        port: int = typer.Option(8000, help="Port to bind"),
+        workers: int = typer.Option(1, help="Worker processes (needs PostgreSQL and Milvus)"),
+    ) -> None:
+        """Migrate the embedded database if needed, then serve the API."""
+        import uvicorn
+
+        settings = settings_or_exit()
+        ensure_schema(settings)
+        if workers > 1 and (settings.is_embedded_db or not settings.milvus.uri):
+            typer.echo(
+                "error: --workers > 1 needs KEFU_DATABASE_URL and KEFU_MILVUS_URI: the embedded "
+                "stores belong to one process",
+                err=True,
+            )
+            raise typer.Exit(2)
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            proxy_headers=True,
+        )
+
+    @cli.command()
+    def migrate(
+        revision: str = typer.Argument("head", help="Target revision"),
+    ) -> None:
+        """Apply database migrations (up to head by default)."""
+        settings = settings_or_exit()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        migrations.upgrade(settings.database_url, revision)
+        typer.echo(f"database at {revision}", err=True)
+
+    @cli.command()
+    def worker(
+        concurrency: int = typer.Option(2, help="Worker processes"),
+        loglevel: str = typer.Option("INFO", help="Celery log level"),
+    ) -> None:
+        """Run a Celery worker consuming the ingestion queue."""
+        from ingestion.celery_app import celery_app
+
+        settings = settings_or_exit()
+        if not settings.celery.broker_url:
+            typer.echo("error: set KEFU_CELERY_BROKER_URL to run a separate worker", err=True)
+            raise typer.Exit(2)
+        celery_app.worker_main(
+            [
+                "worker",
+                f"--concurrency={concurrency}",
+                f"--loglevel={loglevel}",
+                "-Q",
+                settings.celery.ingestion_queue,
+            ]
+        )

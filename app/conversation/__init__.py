@@ -1,0 +1,1 @@
+"""Conversations: load history, route, persist both messages, record the trace."""

@@ -1,0 +1,1 @@
+"""Settings, database, logging and errors: the base every other package builds on."""

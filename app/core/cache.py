@@ -1,0 +1,136 @@
+"""Cache, dedup and rate-limit counters: in-process by default, Redis when configured."""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+
+import redis
+
+
+class Cache(ABC):
+    @abstractmethod
+    def get(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def set(self, key: str, value: str, *, ttl: float | None = None) -> None: ...
+
+    @abstractmethod
+    def add(self, key: str, value: str, *, ttl: float) -> bool:
+        """Set only if absent; True when this call set it (the basis of dedup)."""
+
+    @abstractmethod
+    def incr(self, key: str, *, ttl: float) -> int:
+        """Increment a counter that expires ``ttl`` seconds after its first increment."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def ping(self) -> None: ...
+
+    def close(self) -> None:
+        return None
+
+
+class InProcessCache(Cache):
+    """Good for one process; several processes need Redis to agree on dedup and limits."""
+
+    def __init__(self, *, max_items: int = 100_000) -> None:
+        self._data: dict[str, tuple[str, float | None]] = {}
+        self._lock = threading.Lock()
+        self._max = max_items
+
+    def _live(self, key: str, now: float) -> tuple[str, float | None] | None:
+        item = self._data.get(key)
+        if item is not None and item[1] is not None and item[1] <= now:
+            del self._data[key]
+            return None
+        return item
+
+    def _evict(self, now: float) -> None:
+        if len(self._data) < self._max:
+            return
+        for k in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
+            del self._data[k]
+        while len(self._data) >= self._max:
+            self._data.pop(next(iter(self._data)))
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            item = self._live(key, time.monotonic())
+            return item[0] if item else None
+
+    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._evict(now)
+            self._data[key] = (value, now + ttl if ttl else None)
+
+    def add(self, key: str, value: str, *, ttl: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if self._live(key, now) is not None:
+                return False
+            self._evict(now)
+            self._data[key] = (value, now + ttl)
+            return True
+
+    def incr(self, key: str, *, ttl: float) -> int:
+        now = time.monotonic()
+        with self._lock:
+            item = self._live(key, now)
+            if item is None:
+                self._evict(now)
+                self._data[key] = ("1", now + ttl)
+                return 1
+            count = int(item[0]) + 1
+            self._data[key] = (str(count), item[1])
+            return count
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def ping(self) -> None:
+        return None
+
+
+class RedisCache(Cache):
+    def __init__(self, url: str, *, prefix: str = "kefu:") -> None:
+        self._r = redis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=2, socket_timeout=2
+        )
+        self._p = prefix
+
+    def get(self, key: str) -> str | None:
+        value = self._r.get(self._p + key)
+        return None if value is None else str(value)
+
+    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        self._r.set(self._p + key, value, px=int(ttl * 1000) if ttl else None)
+
+    def add(self, key: str, value: str, *, ttl: float) -> bool:
+        return bool(self._r.set(self._p + key, value, nx=True, px=int(ttl * 1000)))
+
+    def incr(self, key: str, *, ttl: float) -> int:
+        pipe = self._r.pipeline()
+        pipe.incr(self._p + key)
+        # NX: the window starts at the first hit and is not extended by later ones.
+        pipe.pexpire(self._p + key, int(ttl * 1000), nx=True)
+        count, _ = pipe.execute()
+        return int(count)
+
+    def delete(self, key: str) -> None:
+        self._r.delete(self._p + key)
+
+    def ping(self) -> None:
+        self._r.ping()
+
+    def close(self) -> None:
+        self._r.close()
+
+
+def build_cache(redis_url: str | None) -> Cache:
+    return RedisCache(redis_url) if redis_url else InProcessCache()

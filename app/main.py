@@ -1,0 +1,60 @@
+"""The application factory: the one place that wires every package together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import Scope
+
+from app import __version__
+from app.auth.router import router as auth_router
+from app.auth.router import whoami_router
+from app.core.config import Settings, get_settings
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from app.health.router import router as health_router
+from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or (runtime.settings if runtime else get_settings())
+    configure_logging(level=settings.log_level, json_logs=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        app.state.runtime = runtime or Runtime.build(settings)
+        log.info("kefu started", extra={"environment": settings.environment})
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.runtime.close()
+
+    app = FastAPI(
+        title="kefu",
+        version=__version__,
+        description="Customer-service chatbot backend with retrieval-augmented generation.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(whoami_router)
+
+    upload_limit = settings.ingestion.max_upload_bytes * 4  # several files per request
+    json_limit = settings.limits.max_body_bytes
+
+    def limit_for(scope: Scope) -> int:
+        ctype = dict(scope["headers"]).get(b"content-type", b"")
+        return upload_limit if ctype.startswith(b"multipart/form-data") else json_limit
+
+    app.add_middleware(BodySizeLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""Ingestion: the Celery app, its tasks and the parse → split → embed → upsert pipeline."""

@@ -1,0 +1,1 @@
+"""Knowledge: knowledge bases, documents, chunks, embeddings and the vector store."""

@@ -1,0 +1,102 @@
+"""The one error envelope, request ids, body limits and health endpoints."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.auth.models import ApiKey
+
+
+def _envelope(resp_json: dict[str, object]) -> dict[str, object]:
+    assert set(resp_json) == {"error"}
+    err = resp_json["error"]
+    assert isinstance(err, dict) and set(err) == {"code", "message", "details"}
+    return err
+
+
+def test_healthz_and_request_id(client: TestClient) -> None:
+    resp = client.get("/healthz")
+    assert resp.status_code == 200 and resp.json() == {"status": "ok"}
+    assert len(resp.headers["x-request-id"]) == 32
+    resp = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert resp.headers["x-request-id"] == "abc-123"
+    resp = client.get("/healthz", headers={"X-Request-ID": "bad id\nwith newline"})
+    assert resp.headers["x-request-id"] != "bad id\nwith newline"
+
+
+def test_unknown_route_and_wrong_method(client: TestClient) -> None:
+    resp = client.get("/nope")
+    assert resp.status_code == 404
+    assert _envelope(resp.json())["code"] == "not_found"
+    resp = client.delete("/healthz")
+    assert resp.status_code == 405
+    assert _envelope(resp.json())["code"] == "method_not_allowed"
+
+
+def test_malformed_json_and_validation(
+    client: TestClient, admin_secret: str, db_session: Session
+) -> None:
+    before = db_session.scalar(select(func.count()).select_from(ApiKey))
+    auth = {"Authorization": f"Bearer {admin_secret}", "Content-Type": "application/json"}
+    resp = client.post("/admin/api-keys", content=b"{not json", headers=auth)
+    assert resp.status_code == 422
+    err = _envelope(resp.json())
+    assert err["code"] == "validation_error" and "json" in str(err["message"]).lower()
+    resp = client.post("/admin/api-keys", json={"name": "x", "role": "superuser"}, headers=auth)
+    assert resp.status_code == 422
+    assert "role" in str(_envelope(resp.json())["message"])
+    assert db_session.scalar(select(func.count()).select_from(ApiKey)) == before
+
+
+def test_oversized_body_is_refused_before_reading(
+    client: TestClient, admin_secret: str, db_session: Session
+) -> None:
+    before = db_session.scalar(select(func.count()).select_from(ApiKey))
+    limit = client.app.state.runtime.settings.limits.max_body_bytes  # type: ignore[attr-defined]
+    big = b'{"name": "' + b"x" * (limit + 10) + b'", "role": "client"}'
+    resp = client.post(
+        "/admin/api-keys",
+        content=big,
+        headers={"Authorization": f"Bearer {admin_secret}", "Content-Type": "application/json"},
+    )
+    assert resp.status_code == 413
+    assert _envelope(resp.json())["code"] == "payload_too_large"
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield big  # no Content-Length: counted while streaming
+
+    resp = client.post(
+        "/admin/api-keys",
+        content=chunks(),
+        headers={"Authorization": f"Bearer {admin_secret}", "Content-Type": "application/json"},
+    )
+    assert resp.status_code == 413
+    assert db_session.scalar(select(func.count()).select_from(ApiKey)) == before
+
+
+def test_readyz_reports_every_component(client: TestClient) -> None:
+    resp = client.get("/readyz")
+    body = resp.json()
+    assert set(body["components"]) == {"database", "vector_store", "broker", "redis", "llm"}
+    assert body["components"]["database"]["state"] == "ready"
+    assert body["components"]["vector_store"]["state"] == "ready"
+    assert body["components"]["broker"]["backend"] == "eager"
+    assert body["components"]["llm"]["state"] == "not_configured"
+    assert resp.status_code == 200 and body["status"] == "ready"
+
+
+def test_readyz_is_503_when_a_required_component_is_down(client: TestClient) -> None:
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime.settings.celery.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    resp = client.get("/readyz")
+    assert resp.status_code == 503
+    body = resp.json()
+    assert body["status"] == "unavailable"
+    assert body["components"]["broker"]["state"] == "down"
+
+
+def test_openapi_docs(client: TestClient) -> None:
+    assert client.get("/openapi.json").json()["info"]["title"] == "kefu"
+    assert client.get("/docs").status_code == 200
