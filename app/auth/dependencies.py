@@ -1,4 +1,4 @@
-"""Bearer authentication: 401 for a missing, malformed or unknown key; 403 for revoked or wrong role."""
+"""Bearer auth: 401 for a missing, malformed or unknown key; 403 for revoked or wrong role."""
 
 from __future__ import annotations
 

@@ -63,7 +63,9 @@ def list_(as_json: bool = typer.Option(False, "--json", help="One JSON object pe
             typer.echo(json.dumps(row))
         else:
             state = "revoked" if row["revoked"] else "active"
-            typer.echo(f"{row['id']:>5}  {row['role']:<7} {state:<8} {row['prefix']}…  {row['name']}")
+            typer.echo(
+                f"{row['id']:>5}  {row['role']:<7} {state:<8} {row['prefix']}…  {row['name']}"
+            )
 
 
 @app.command("revoke")

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - refused outside development
+DEV_SECRET = "dev-insecure-secret-change-me"
 
 
 def _config(prefix: str) -> SettingsConfigDict:

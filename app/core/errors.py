@@ -109,7 +109,7 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     code = _STATUS_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     details = None if isinstance(exc.detail, str) else exc.detail
-    return error_response(exc.status_code, code, message, details, exc.headers)
+    return error_response(exc.status_code, code, message, details, dict(exc.headers or {}))
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import httpx
-from kombu import Connection
+from kombu import Connection  # type: ignore[attr-defined]
 from sqlalchemy import text
 
 from app.runtime import Runtime
@@ -59,7 +59,7 @@ def _broker(runtime: Runtime) -> Check:
         return Check("broker", "ready", False, "eager", "ingestion runs in-process")
 
     def ping() -> str:
-        with Connection(url, connect_timeout=2) as conn:
+        with Connection(url, connect_timeout=2) as conn:  # type: ignore[no-untyped-call]
             conn.ensure_connection(max_retries=1, timeout=2)
         return ""
 
@@ -86,9 +86,12 @@ def _llm(runtime: Runtime) -> Check:
             "llm", "not_configured", False, "none", "answers from rules, FAQ and passages only"
         )
 
+    base_url = llm.base_url.rstrip("/")
+    key = llm.api_key.get_secret_value() if llm.api_key else None
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+
     def ping() -> str:
-        headers = {"Authorization": f"Bearer {llm.api_key.get_secret_value()}"} if llm.api_key else {}
-        resp = httpx.get(f"{llm.base_url.rstrip('/')}/models", headers=headers, timeout=2.0)
+        resp = httpx.get(f"{base_url}/models", headers=headers, timeout=2.0)
         resp.raise_for_status()
         return ""
 

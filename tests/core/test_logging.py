@@ -30,7 +30,13 @@ def test_amounts_dates_and_order_numbers_survive() -> None:
 
 def test_json_log_line_has_request_id_and_masks_extras() -> None:
     record = logging.makeLogRecord(
-        {"name": "t", "levelno": 20, "levelname": "INFO", "msg": "user %s", "args": ("13912345678",)}
+        {
+            "name": "t",
+            "levelno": 20,
+            "levelname": "INFO",
+            "msg": "user %s",
+            "args": ("13912345678",),
+        }
     )
     record.phone = "13912345678"
     token = request_id_var.set("req-1")

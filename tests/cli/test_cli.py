@@ -1,0 +1,103 @@
+"""The CLI as users run it: real subprocesses on a fresh data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+KEFU = [sys.executable, "-m", "app.cli"]
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
+    env["KEFU_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def _run(args: list[str], data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*KEFU, *args], env=_env(data_dir), capture_output=True, text=True, timeout=120
+    )
+
+
+def test_keys_create_prints_only_the_key(tmp_path: Path) -> None:
+    out = _run(["keys", "create", "--role", "admin", "--name", "ops"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kefu_")
+
+    listed = _run(["keys", "list", "--json"], tmp_path)
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["name"], r["role"], r["revoked"]) for r in rows] == [("ops", "admin", False)]
+    assert lines[0] not in listed.stdout
+
+    assert _run(["keys", "revoke", str(rows[0]["id"])], tmp_path).returncode == 0
+    rows = [
+        json.loads(line) for line in _run(["keys", "list", "--json"], tmp_path).stdout.splitlines()
+    ]
+    assert rows[0]["revoked"] is True
+    missing = _run(["keys", "revoke", "999"], tmp_path)
+    assert missing.returncode == 1 and "no key" in missing.stderr
+
+
+def test_bad_role_is_a_usage_error(tmp_path: Path) -> None:
+    out = _run(["keys", "create", "--role", "root", "--name", "x"], tmp_path)
+    assert out.returncode == 2 and "root" in out.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*KEFU, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"kefu serve exited: {proc.stderr.read() if proc.stderr else ''}")
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)  # polling a starting server, not synchronising on time
+        yield base, tmp_path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_migrates_and_is_ready_then_keys_work(served: tuple[str, Path]) -> None:
+    base, data_dir = served
+    ready = httpx.get(f"{base}/readyz", timeout=30)
+    assert ready.status_code == 200, ready.text
+    components = ready.json()["components"]
+    assert all(c["state"] in ("ready", "not_configured") for c in components.values())
+    assert (data_dir / "kefu.db").exists()
+
+    admin = _run(["keys", "create", "--role", "admin", "--name", "a"], data_dir).stdout.strip()
+    dify = _run(["keys", "create", "--role", "dify", "--name", "d"], data_dir).stdout.strip()
+    ok = httpx.get(f"{base}/admin/api-keys", headers={"Authorization": f"Bearer {admin}"})
+    assert ok.status_code == 200 and len(ok.json()) == 2
+    denied = httpx.get(f"{base}/admin/api-keys", headers={"Authorization": f"Bearer {dify}"})
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
