@@ -17,6 +17,9 @@ from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from app.health.router import router as health_router
+from app.knowledge_bases.router import jobs_router
+from app.knowledge_bases.router import router as knowledge_router
+from app.retrieval.router import router as retrieval_router
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(whoami_router)
+    app.include_router(knowledge_router)
+    app.include_router(jobs_router)
+    app.include_router(retrieval_router)
 
     upload_limit = settings.ingestion.max_upload_bytes * 4  # several files per request
     json_limit = settings.limits.max_body_bytes

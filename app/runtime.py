@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.cache import Cache, build_cache
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
+from ingestion.context import IngestionContext
+from ingestion.queue import IngestionQueue
+from knowledge.index import KnowledgeIndex
 
 log = logging.getLogger(__name__)
 
@@ -22,31 +24,40 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     cache: Cache
-    extras: dict[str, Any] = field(default_factory=dict)
+    index: KnowledgeIndex
+    ingestion: IngestionQueue
 
     @classmethod
-    def build(cls, settings: Settings) -> Runtime:
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        session_factory: sessionmaker[Session] | None = None,
+        cache: Cache | None = None,
+    ) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(
+        engine = engine or make_engine(
             settings.database_url, pool_size=settings.db.pool_size, echo=settings.db.echo
         )
+        session_factory = session_factory or make_session_factory(engine)
+        index = KnowledgeIndex(settings)
+        context = IngestionContext(settings=settings, session_factory=session_factory, index=index)
         return cls(
             settings=settings,
             engine=engine,
-            session_factory=make_session_factory(engine),
-            cache=build_cache(settings.redis.url),
+            session_factory=session_factory,
+            cache=cache or build_cache(settings.redis.url),
+            index=index,
+            ingestion=IngestionQueue(context),
         )
 
     def vector_store_ping(self) -> str:
-        from pymilvus import MilvusClient
-
-        client = self.extras.get("milvus")
-        if client is None:
-            client = MilvusClient(self.settings.milvus_uri)
-            self.extras["milvus"] = client
-        return f"{len(client.list_collections())} collections"
+        return self.index.ping()
 
     def close(self) -> None:
+        self.ingestion.close()
+        self.index.close()
         self.cache.close()
         self.engine.dispose()

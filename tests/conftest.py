@@ -114,12 +114,13 @@ def settings(tmp_path: Path) -> Settings:
 def runtime(
     settings: Settings, db_bind: Engine | Connection, session_factory: sessionmaker[Session]
 ) -> Iterator[Runtime]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db_bind if isinstance(db_bind, Engine) else db_bind.engine
-    rt = Runtime(
-        settings=settings, engine=engine, session_factory=session_factory, cache=InProcessCache()
+    rt = Runtime.build(
+        settings, engine=engine, session_factory=session_factory, cache=InProcessCache()
     )
     yield rt
+    rt.ingestion.close()
+    rt.index.close()
 
 
 @pytest.fixture

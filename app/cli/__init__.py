@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import keys, server
+from app.cli import ingest, keys, server
 
 cli = typer.Typer(
     name="kefu",
@@ -15,6 +15,7 @@ cli = typer.Typer(
 )
 cli.add_typer(keys.app, name="keys")
 server.register(cli)
+ingest.register(cli)
 
 
 def main() -> None:

@@ -109,6 +109,12 @@ class IngestionSettings(BaseSettings):
         200 * 1024 * 1024, ge=1, description="Zip-bomb guard for DOCX (decompressed size)."
     )
 
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> IngestionSettings:
+        if self.overlap_tokens >= self.chunk_tokens:
+            raise ValueError("KEFU_INGEST_OVERLAP_TOKENS must be below KEFU_INGEST_CHUNK_TOKENS")
+        return self
+
 
 class ChannelSettings(BaseSettings):
     model_config = _config("KEFU_")
@@ -146,7 +152,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(
         SecretStr(DEV_SECRET), description="Signs widget identities and tokens."
     )
-    company_name: str = Field("Beifeng", description="Company name the bot speaks for.")
+    company_name: str = Field(
+        "云帆通信 Yunfan Mobile", description="Company name the bot speaks for (demo default)."
+    )
     log_level: str = Field("INFO", description="Root log level.")
     log_json: bool = Field(True, description="Structured JSON logs (false: plain text).")
 

@@ -14,8 +14,8 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # Order matters: the longer patterns first, so an ID number is not half-masked as a phone.
 _ID_CARD = re.compile(r"(?<![\dA-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![\dA-Za-z])")
-_BANK_CARD = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,18}(?!\d)")
-_PHONE = re.compile(r"(?<!\d)(\+?86[ -]?)?(1[3-9]\d)[ -]?\d{4}[ -]?(\d{4})(?!\d)")
+_BANK_CARD = re.compile(r"(?<![\d.])\d(?:[ -]?\d){11,18}(?![\d.]\d|\d)")
+_PHONE = re.compile(r"(?<![\d.])(\+?86[ -]?)?(1[3-9]\d)[ -]?\d{4}[ -]?(\d{4})(?!\d|\.\d)")
 
 
 def mask_pii(text: str) -> str:
@@ -62,7 +62,7 @@ def configure_logging(*, level: str = "INFO", json_logs: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "urllib3", "multipart"):
+    for noisy in ("httpx", "httpcore", "urllib3", "multipart", "milvus_lite", "pymilvus"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Uvicorn's own handlers would print unmasked, unstructured lines; route them to ours.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

@@ -1,25 +1,23 @@
 """Pieces every loader shares: CJK-aware line joining and the heading stack that cuts sections."""
 
+# ruff: noqa: RUF001  (full-width CJK punctuation in these patterns is intended)
+
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
 
 from ingestion.loaders.models import Section
+from ingestion.tokens import CJK_RANGES
 
-_CJK = (
-    "\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
-)
 # Full-width punctuation counts as CJK when deciding whether a line break stands for a space.
-_CJK_OR_PUNCT = _CJK + "\u3000-\u303f\uff00-\uffef\u2014\u2026\u201c\u201d\u2018\u2019\u00b7"
-CJK_CHAR = re.compile(f"[{_CJK}]")
+_CJK_OR_PUNCT = CJK_RANGES + "\u3000-\u303f\uff00-\uffef\u2014\u2026\u201c\u201d\u2018\u2019\u00b7"
 _CJK_END = re.compile(f"[{_CJK_OR_PUNCT}]$")
 _CJK_START = re.compile(f"^[{_CJK_OR_PUNCT}]")
 _SPACE_RUN = re.compile(r"\s+")
 _SPACE_BETWEEN_CJK = re.compile(f"(?<=[{_CJK_OR_PUNCT}])[ \t]*\n\\s*(?=[{_CJK_OR_PUNCT}])")
 
-LIST_MARKER = re.compile(
+_LIST_MARKER = re.compile(
     r"""^(?:
         [-*+•·●○◦▪■□◆◇►▶✓✔–—]\s
       | \d{1,3}[.)．、](?!\d)
@@ -33,12 +31,13 @@ LIST_MARKER = re.compile(
     )""",
     re.VERBOSE,
 )
+_PLACEHOLDER_TITLE = re.compile(
+    r"^(?:microsoft \w+ - .*|untitled.*|document\d*|文档\d*|新建.*)$"
+    r"|\.(?:docx?|pdf|pptx?|xlsx?|wps|txt)$",
+    re.I,
+)
 _CLOSERS = "\"'”’」』）)]》>"
 _TERMINALS = "。！？!?；;：:.…"
-
-
-def has_cjk(text: str) -> bool:
-    return CJK_CHAR.search(text) is not None
 
 
 def collapse_spaces(text: str) -> str:
@@ -67,17 +66,16 @@ def ends_sentence(line: str) -> bool:
     return bool(stripped) and stripped[-1] in _TERMINALS
 
 
-def indent_of(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def join_wrapped(lines: Iterable[str], *, use_indent: bool = True) -> list[str]:
+def join_wrapped(lines: Iterable[str], *, markdown: bool = False) -> list[str]:
     """Turn hard-wrapped physical lines into logical lines (paragraphs and list items).
 
     A line continues the previous one unless a blank line, a list marker or sentence-ending
-    punctuation says otherwise; with ``use_indent`` it must also keep the previous line's
-    indentation, or hang under a list item. Wrapping is ambiguous in plain text and PDFs, and
-    keeping a break after a full stop costs nothing while gluing two list items garbles them.
+    punctuation says otherwise, and it must keep the previous line's indentation or hang
+    under a list item. Wrapping is ambiguous in plain text and PDFs, and keeping a break after
+    a full stop costs nothing while gluing two list items garbles them.
+
+    With ``markdown``, indentation does not decide continuation (a soft wrap is a soft wrap)
+    but an item keeps its indentation, which is its nesting level.
     """
     out: list[str] = []
     broken = True
@@ -88,26 +86,25 @@ def join_wrapped(lines: Iterable[str], *, use_indent: bool = True) -> list[str]:
         if not text:
             broken = True
             continue
-        indent = indent_of(raw.expandtabs(4))
-        starts_item = LIST_MARKER.match(text) is not None
+        expanded = raw.expandtabs(4)
+        indent = len(expanded) - len(expanded.lstrip())
+        starts_item = _LIST_MARKER.match(text) is not None
         aligned = indent == prev_indent or (item and indent > first_indent)
-        if (
-            not broken
-            and not starts_item
-            and not ends_sentence(out[-1])
-            and (aligned or not use_indent)
-        ):
+        if not broken and not starts_item and not ends_sentence(out[-1]) and (aligned or markdown):
             out[-1] = glue(out[-1], text)
         else:
-            out.append(text)
+            out.append(" " * indent + text if markdown and starts_item else text)
             first_indent, item = indent, starts_item
         prev_indent = indent
         broken = False
     return out
 
 
-def render_row(cells: Sequence[str]) -> str:
-    return " | ".join(collapse_spaces(cell).replace("\n", " ") for cell in cells)
+def metadata_title(title: object) -> str | None:
+    """A title from file metadata, unless it is an editor's placeholder or a file name."""
+    if not isinstance(title, str) or not (title := collapse_spaces(title)):
+        return None
+    return None if _PLACEHOLDER_TITLE.search(title) else title
 
 
 class SectionBuilder:
@@ -137,8 +134,9 @@ class SectionBuilder:
             self.first_heading = text
 
     def line(self, text: str) -> None:
-        text = text.strip()
-        if text:
+        # Leading spaces stay: they carry nesting of list items and code indentation.
+        text = text.rstrip()
+        if text.strip():
             self._lines.append(text)
 
     def lines(self, texts: Iterable[str]) -> None:
@@ -146,7 +144,11 @@ class SectionBuilder:
             self.line(text)
 
     def table(self, rows: Iterable[Sequence[str]]) -> None:
-        rendered = [render_row(row) for row in rows if any(cell.strip() for cell in row)]
+        rendered = [
+            " | ".join(collapse_spaces(cell) for cell in row)
+            for row in rows
+            if any(cell.strip() for cell in row)
+        ]
         if not rendered:
             return
         self._flush()

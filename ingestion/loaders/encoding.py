@@ -48,10 +48,10 @@ def decode_text(data: bytes, *, declared: str | None = None) -> str:
         if data.startswith(bom):
             return _decode(data, encoding)
     if declared is not None:
-        encoding = normalize_encoding(declared)
-        if encoding is not None:
+        declared_codec = normalize_encoding(declared)
+        if declared_codec is not None:
             try:
-                return data.decode(encoding)
+                return data.decode(declared_codec)
             except UnicodeDecodeError:
                 pass  # a wrong meta charset is common; fall through to detection
     try:
@@ -62,9 +62,9 @@ def decode_text(data: bytes, *, declared: str | None = None) -> str:
     guesses = [normalize_encoding(match.encoding) for match in from_bytes(data)]
     if gb_text is not None and (not guesses or set(guesses) & _CJK_MULTIBYTE):
         return gb_text
-    for encoding in guesses:
-        if encoding is not None:
-            text = _try_decode(data, encoding)
+    for guess in guesses:
+        if guess is not None:
+            text = _try_decode(data, guess)
             if text is not None:
                 return text
     raise ParseError("could not detect the text encoding (tried UTF-8, GB18030 and detection)")

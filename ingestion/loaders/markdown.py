@@ -8,7 +8,9 @@ from ingestion.loaders.blocks import SectionBuilder, join_wrapped
 from ingestion.loaders.encoding import decode_text
 from ingestion.loaders.models import ParsedDocument
 
-_FRONT_MATTER = re.compile(r"\A(?:---|\+\+\+)[ \t]*\n.*?\n(?:---|\+\+\+|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_FRONT_MATTER = re.compile(
+    r"\A(?:---|\+\+\+)[ \t]*\n.*?\n(?:---|\+\+\+|\.\.\.)[ \t]*(?:\n|\Z)", re.S
+)
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -18,6 +20,7 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s")
 _QUOTE = re.compile(r"^ {0,3}>[ \t]?")
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 
+_INLINE_MARKUP = re.compile(r"[*_`\[<\\]")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
@@ -35,7 +38,7 @@ def load_markdown(data: bytes) -> ParsedDocument:
     paragraph: list[str] = []
 
     def flush() -> None:
-        builder.lines(join_wrapped((inline(line) for line in paragraph), use_indent=False))
+        builder.lines(join_wrapped((inline(line) for line in paragraph), markdown=True))
         paragraph.clear()
 
     lines = text.split("\n")
@@ -58,7 +61,7 @@ def load_markdown(data: bytes) -> ParsedDocument:
             builder.heading(1 if line.strip().startswith("=") else 2, inline(title))
         elif _RULE.match(line) or not line.strip():
             flush()
-        elif "|" in line and i + 1 < len(lines) and _TABLE_DELIMITER.match(lines[i + 1]):
+        elif _starts_table(lines, i):
             flush()
             i = _table(lines, i, builder)
             continue
@@ -72,6 +75,8 @@ def load_markdown(data: bytes) -> ParsedDocument:
 
 def inline(text: str) -> str:
     """Markdown inline syntax to the plain text a reader sees."""
+    if _INLINE_MARKUP.search(text) is None:
+        return text
     text = _IMAGE.sub(r"\1", text)
     text = _LINK.sub(r"\1", text)
     text = _AUTOLINK.sub(r"\1", text)
@@ -90,6 +95,16 @@ def _code_block(lines: list[str], start: int, fence: str, builder: SectionBuilde
         i += 1
     builder.lines(body)
     return i + 1
+
+
+def _starts_table(lines: list[str], i: int) -> bool:
+    # The delimiter row needs a pipe too; "a | b" over a bare "---" is a setext heading.
+    return (
+        "|" in lines[i]
+        and i + 1 < len(lines)
+        and "|" in lines[i + 1]
+        and _TABLE_DELIMITER.match(lines[i + 1]) is not None
+    )
 
 
 def _table(lines: list[str], start: int, builder: SectionBuilder) -> int:

@@ -21,17 +21,20 @@ _ALWAYS_DROP = (
 )
 _BOILERPLATE_WORDS = frozenset(
     """nav navbar navigation menu menubar sidebar breadcrumb breadcrumbs crumbs footer
-    cookie cookies consent gdpr banner masthead share sharing social feedback helpful rating
-    related recommended pagination pager toolbar skip advert ads advertisement sponsor popup
-    modal newsletter subscribe toc""".split()
+    cookie cookies consent gdpr banner masthead share sharing social feedback
+    helpful rating related recommended pagination pager toolbar skip advert ads
+    advertisement sponsor popup modal newsletter subscribe toc""".split()  # noqa: SIM905
 )
 _SPLIT_WORDS = re.compile(r"[\s_-]+")
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCKS = frozenset(
-    """address article blockquote body dd details div dl dt fieldset figcaption figure header
-    hgroup hr li main ol p pre section summary ul caption center""".split()
+    """address article blockquote body dd details div dl dt fieldset figcaption figure
+    header hgroup hr li main ol p pre section summary ul caption center""".split()  # noqa: SIM905
 )
 _KEEP = frozenset({"html", "body", "main", "article"})
+# Source newlines are mere whitespace in HTML; only <br> breaks a line, so it gets a marker
+# that cannot occur in text.
+_BREAK = "\x00"
 
 
 def load_html(data: bytes) -> ParsedDocument:
@@ -103,63 +106,82 @@ def _remove(nodes: list[LexborNode]) -> None:
 
 
 class _Walker:
-    """Depth-first walk turning block elements into lines and headings into path changes."""
+    """Turns block elements into lines and headings into path changes.
+
+    The walk uses an explicit stack: generated pages can nest elements thousands deep,
+    which would exhaust Python's recursion limit.
+    """
 
     def __init__(self, builder: SectionBuilder) -> None:
         self._builder = builder
         self._inline: list[str] = []
         self._prefix = ""
+        # (ordered, items so far) for each open <ul>/<ol>, innermost last.
+        self._lists: list[tuple[bool, int]] = []
 
     def walk(self, root: LexborNode) -> None:
-        self._children(root)
+        stack: list[tuple[bool, LexborNode]] = [(False, root)]
+        while stack:
+            leaving, node = stack.pop()
+            if leaving:
+                self._leave(node)
+            elif node is root or self._enter(node):
+                stack.append((True, node))
+                children = list(node.iter(include_text=True))
+                stack.extend((False, child) for child in reversed(children))
         self._flush()
 
-    def _children(self, node: LexborNode) -> None:
-        for child in node.iter(include_text=True):
-            self._node(child)
-
-    def _node(self, node: LexborNode) -> None:
+    def _enter(self, node: LexborNode) -> bool:
+        """Handle an element on the way down; True when its children are still to be walked."""
         tag = node.tag or ""
         if node.is_text_node:
             self._inline.append(node.text_content or "")
-        elif tag == "br":
-            self._inline.append("\n")
-        elif tag in _HEADINGS:
+            return False
+        if tag == "br":
+            self._inline.append(_BREAK)
+            return False
+        if tag in _HEADINGS:
             self._flush()
             self._builder.heading(_HEADINGS[tag], node.text())
-        elif tag == "table" and not _is_layout_table(node):
+            return False
+        if tag == "table" and not _is_layout_table(node):
             self._flush()
             self._builder.table(
                 [_cell_text(cell) for cell in row.css("th, td")] for row in node.css("tr")
             )
-        elif tag in ("ul", "ol"):
-            self._flush()
-            self._list(node, ordered=tag == "ol")
-        elif tag == "pre":
+            return False
+        if tag == "pre":
             self._flush()
             self._builder.lines(node.text().splitlines())
+            return False
+        if tag in ("ul", "ol"):
+            self._flush()
+            self._lists.append((tag == "ol", 0))
+            return True
+        if tag == "li":
+            self._flush()
+            marker = "- "
+            if self._lists:
+                ordered, count = self._lists[-1]
+                self._lists[-1] = (ordered, count + 1)
+                marker = f"{count + 1}. " if ordered else marker
+            self._prefix = "  " * max(len(self._lists) - 1, 0) + marker
+            return True
+        if tag in _BLOCKS or tag == "table":
+            self._flush()
+        return node.is_element_node
+
+    def _leave(self, node: LexborNode) -> None:
+        tag = node.tag or ""
+        if tag in ("ul", "ol"):
+            self._flush()
+            if self._lists:
+                self._lists.pop()
         elif tag in _BLOCKS or tag == "table":
             self._flush()
-            self._children(node)
-            self._flush()
-        elif node.is_element_node:
-            self._children(node)
-
-    def _list(self, node: LexborNode, *, ordered: bool) -> None:
-        outer = self._prefix
-        number = 0
-        for item in node.iter():
-            if item.tag != "li":
-                self._node(item)
-                continue
-            number += 1
-            self._prefix = f"{number}. " if ordered else "- "
-            self._children(item)
-            self._flush()
-        self._prefix = outer
 
     def _flush(self) -> None:
-        pieces = "".join(self._inline).split("\n")
+        pieces = "".join(self._inline).split(_BREAK)
         self._inline = []
         lines = [collapse_spaces(piece) for piece in pieces]
         lines = [line for line in lines if line]

@@ -47,3 +47,8 @@ def test_json_log_line_has_request_id_and_masks_extras() -> None:
     assert line["request_id"] == "req-1"
     assert line["message"] == "user 139****5678"
     assert line["phone"] == "139****5678"
+
+
+def test_decimals_and_durations_are_not_cards() -> None:
+    text = "succeeded in 0.011193403000106628s; ratio 13812345678.5"
+    assert mask_pii(text) == text

@@ -1,0 +1,1 @@
+"""Admin API for knowledge bases, their documents and ingestion jobs."""

@@ -1,0 +1,1 @@
+"""Hybrid retrieval over a knowledge base: dense + BM25, fused, version-checked, diversified."""

@@ -1,0 +1,127 @@
+"""Intent detection: YAML patterns, whole-message smalltalk phrases, nearest exemplars."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.routing import text as textlib
+from app.routing.rules import IntentRule, RoutingRules
+from app.routing.schemas import QueryEmbedder, Vectors
+
+# When a message is made of phrases from several smalltalk intents ("ok thanks, bye"), the
+# reply should match the one that ends the exchange.
+_SMALLTALK_PRIORITY = ("smalltalk.goodbye", "smalltalk.thanks", "smalltalk.ack", "smalltalk.greeting")
+_PUNCTUATION = re.compile(r"[\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """The nearest exemplar per intent: similarity, and which intent is closest overall."""
+
+    similarity: dict[str, float]
+
+    def best(self, among: Iterable[str] | None = None) -> tuple[str, float]:
+        names = list(among) if among is not None else list(self.similarity)
+        name = max(names, key=lambda n: self.similarity.get(n, -1.0))
+        return name, self.similarity.get(name, -1.0)
+
+    def margin(self, name: str, *, over: Iterable[str]) -> float:
+        others = [self.similarity[n] for n in over if n != name and n in self.similarity]
+        return self.similarity.get(name, -1.0) - max(others, default=-1.0)
+
+
+class IntentDetector:
+    """Built once per rules file; read-only afterwards, so safe to share between threads."""
+
+    def __init__(self, rules: RoutingRules, embedder: QueryEmbedder) -> None:
+        self.rules = rules
+        texts: list[str] = []
+        labels: list[str] = []
+        for rule in rules.intents:
+            for exemplar in rule.exemplars:
+                texts.append(textlib.normalise(exemplar))
+                labels.append(rule.name)
+        self._labels = np.asarray(labels)
+        self._names = sorted(set(labels))
+        self._vectors = np.asarray(embedder.embed_queries(texts), dtype=np.float32)
+        self._phrases = {
+            rule.name: _phrase_pattern(rule) for rule in rules.intents if rule.phrases
+        }
+        zh_fillers = rules.fillers.get("zh", "")
+        en_fillers = rules.fillers.get("en", ())
+        self._zh_fillers = re.compile(f"[{re.escape(str(zh_fillers))}]") if zh_fillers else None
+        self._en_fillers = _word_alternation(en_fillers if isinstance(en_fillers, tuple) else ())
+
+    def nearest(self, vector: Vectors) -> Nearest:
+        # The mean of the k closest exemplars: one exemplar sharing a word with the message
+        # ("转人工" and "转网" both have 转) must not decide alone.
+        k = int(self.rules.params["intents"]["neighbours"])
+        sims = self._vectors @ vector
+        similarity = {}
+        for name in self._names:
+            own = sims[self._labels == name]
+            top = np.partition(own, len(own) - k)[-k:] if len(own) > k else own
+            similarity[name] = float(top.mean())
+        return Nearest(similarity)
+
+    def matching_pattern(self, message: str, names: Iterable[str]) -> str | None:
+        """The first of ``names`` (in order) whose patterns match ``message``."""
+        for name in names:
+            rule = self.rules.intent(name)
+            if any(p.search(message) for p in rule.patterns):
+                return name
+        return None
+
+    def pattern_hits(self, message: str, prefix: str) -> list[str]:
+        return [
+            rule.name
+            for rule in self.rules.intents
+            if rule.name.startswith(prefix) and any(p.search(message) for p in rule.patterns)
+        ]
+
+    def smalltalk_only(self, message: str) -> str | None:
+        """The smalltalk intent when the message holds nothing but smalltalk phrases.
+
+        "谢谢，已经搞定了👍" and "ok bye, have a good night" qualify; "你好，流量怎么查" does
+        not, because "流量怎么查" is left over once the greeting is taken away.
+        """
+        rest = textlib.strip_symbols(message).lower()
+        found: list[str] = []
+        for name, pattern in self._phrases.items():
+            if pattern is None:
+                continue
+            rest, count = pattern.subn(" ", rest)
+            if count:
+                found.append(name)
+        if not found:
+            return None
+        if self._en_fillers is not None:
+            rest = self._en_fillers.sub(" ", rest)
+        if self._zh_fillers is not None:
+            rest = self._zh_fillers.sub("", rest)
+        if _PUNCTUATION.sub("", rest):
+            return None
+        return next((n for n in _SMALLTALK_PRIORITY if n in found), found[0])
+
+
+def _phrase_pattern(rule: IntentRule) -> re.Pattern[str] | None:
+    phrases = sorted({p for items in rule.phrases.values() for p in items}, key=len, reverse=True)
+    if not phrases:
+        return None
+    # Latin phrases must stand as words ("hi" is not the start of "his"); Chinese has no spaces.
+    parts = [
+        rf"(?<![a-z]){re.escape(p)}(?![a-z])" if re.search("[a-z]", p) else re.escape(p)
+        for p in phrases
+    ]
+    return re.compile("|".join(parts))
+
+
+def _word_alternation(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not words:
+        return None
+    escaped = "|".join(re.escape(w.lower()) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![a-z])(?:{escaped})(?![a-z])")

@@ -1,0 +1,93 @@
+"""Language-neutral text features the router reads from a message, before and besides embeddings."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Collection
+
+import jieba
+
+jieba.setLogLevel(logging.WARNING)
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_SPACES = re.compile(r"\s+")
+# Sentence-final question marks and clause separators of both scripts.
+_QUESTION_MARK = re.compile(r"[?？]+")
+_CLAUSE_BREAK = re.compile(r"[?？!！。.;；,，、\n]+|\s{2,}")
+# Zero-width joiners, variation selectors and skin-tone modifiers glue emoji sequences together.
+_EMOJI_GLUE = {"\u200d", "\ufe0e", "\ufe0f", "\u20e3"}
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width letters and digits become ASCII), collapsed whitespace."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def detect_lang(text: str) -> str:
+    """``zh`` as soon as Chinese characters carry a fair share of the message, else ``en``.
+
+    Customers mix scripts ("回国了，roaming 要怎么关掉"): a Chinese message with one English
+    word is still Chinese, so Chinese characters count double against Latin words.
+    """
+    cjk = len(_CJK.findall(text))
+    words = len(_LATIN_WORD.findall(text))
+    if cjk == 0:
+        return "en"
+    return "zh" if cjk * 2 >= words else "en"
+
+
+def is_emoji_only(text: str) -> bool:
+    """True for messages made of pictographs and punctuation only ("👍", "🙏🙏🙏", "👋 !")."""
+    seen_symbol = False
+    for char in text:
+        if char.isspace() or char in _EMOJI_GLUE:
+            continue
+        category = unicodedata.category(char)
+        if category in ("So", "Sk", "Cs"):
+            seen_symbol = True
+        elif category.startswith("P") or category == "Mn" or 0x1F3FB <= ord(char) <= 0x1F3FF:
+            continue
+        else:
+            return False
+    return seen_symbol
+
+
+def strip_symbols(text: str) -> str:
+    """The message without emoji and other pictographs, which embed as noise."""
+    kept = [c for c in text if unicodedata.category(c) not in ("So", "Sk", "Cs")]
+    return "".join(c for c in kept if c not in _EMOJI_GLUE).strip()
+
+
+def tokens(text: str, stopwords: Collection[str] = ()) -> list[str]:
+    """Content words: jieba for Chinese, lower-cased words for Latin script, no punctuation."""
+    out: list[str] = []
+    for raw in jieba.lcut(text.lower()):
+        word = raw.strip()
+        if not word or word in stopwords:
+            continue
+        if not any(c.isalnum() for c in word):
+            continue
+        out.append(word)
+    return out
+
+
+def numbers(text: str) -> list[str]:
+    return _NUMBER.findall(text)
+
+
+def question_count(text: str) -> int:
+    """How many questions a message asks: question marks, or at least one if it ends without."""
+    return max(1, len(_QUESTION_MARK.findall(text)))
+
+
+def clause_count(text: str) -> int:
+    return len([c for c in _CLAUSE_BREAK.split(text) if c.strip()])
+
+
+def visible_length(text: str) -> int:
+    """A length comparable across scripts: Chinese characters plus Latin words."""
+    return len(_CJK.findall(text)) + len(_LATIN_WORD.findall(text)) + len(numbers(text))
