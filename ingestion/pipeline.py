@@ -22,7 +22,7 @@ from knowledge.models import Document, DocumentStatus, IngestionJob, JobStatus, 
 
 log = logging.getLogger(__name__)
 
-EMBED_BATCH = 64
+EMBED_BATCH = 32
 Progress = Callable[[int, int], None]
 
 

@@ -21,8 +21,6 @@ stay whole up to twice ``chunk_tokens``; larger ones are cut between rows, each 
 starting with the header row and without overlap, since rows stand on their own.
 """
 
-# ruff: noqa: RUF001, RUF002  (full-width CJK punctuation in these patterns and docs is intended)
-
 from __future__ import annotations
 
 import math

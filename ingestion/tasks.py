@@ -12,7 +12,7 @@ from ingestion.context import get_context
 INGEST_TASK = "ingestion.ingest_document"
 
 
-@shared_task(
+@shared_task(  # type: ignore[untyped-decorator]
     name=INGEST_TASK,
     bind=True,
     acks_late=True,

@@ -68,7 +68,9 @@ class KnowledgeIndex:
         """Every collection of ours on the server, so a delete also reaches old models' data."""
         token = self._settings.milvus.token
         prefix = self._settings.milvus.collection_prefix + "_"
-        client = connect(self._settings.milvus_uri, token=token.get_secret_value() if token else None)
+        client = connect(
+            self._settings.milvus_uri, token=token.get_secret_value() if token else None
+        )
         names = [n for n in client.list_collections() if n.startswith(prefix)]
         stores = []
         for name in names:

@@ -1,4 +1,4 @@
-"""Knowledge bases, documents and ingestion jobs in SQL: single-entity queries, session passed in."""
+"""Knowledge bases, documents and ingestion jobs in SQL: single-entity queries, session passed."""
 
 from __future__ import annotations
 
@@ -58,9 +58,7 @@ def get_document(*, db_session: Session, kb_id: int, ref: str | int) -> Document
             return doc
         if isinstance(ref, int):
             return None
-    return db_session.scalar(
-        select(Document).where(Document.kb_id == kb_id, Document.name == ref)
-    )
+    return db_session.scalar(select(Document).where(Document.kb_id == kb_id, Document.name == ref))
 
 
 def list_documents(
@@ -81,7 +79,7 @@ def indexed_versions(*, db_session: Session, document_ids: Sequence[int]) -> dic
             Document.id.in_(set(document_ids)), Document.indexed_version.is_not(None)
         )
     )
-    return {doc_id: int(version) for doc_id, version in rows}
+    return {doc_id: version for doc_id, version in rows if version is not None}
 
 
 def get_job(*, db_session: Session, job_id: int) -> IngestionJob | None:

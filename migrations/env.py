@@ -5,9 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import app.auth.models
-import app.conversation.models
-import knowledge.models  # noqa: F401  - registers the tables on Base.metadata
+# Imported for their side effect: each registers its tables on Base.metadata.
+import knowledge.models  # noqa: F401
 from app.core.config import get_settings
 from app.core.db import Base, make_engine
 

@@ -66,6 +66,12 @@ class CelerySettings(BaseSettings):
     )
     result_backend: str | None = Field(None, description="Celery result backend, if any.")
     ingestion_queue: str = Field("ingestion", description="Queue the ingestion tasks go to.")
+    visibility_timeout: int = Field(
+        3600,
+        ge=1,
+        description="Seconds before a task taken by a worker that died is handed out again "
+        "(Redis broker); longer than the slowest document takes to index.",
+    )
 
 
 class EmbeddingSettings(BaseSettings):

@@ -1,16 +1,19 @@
 """Self-calibration: learn what a match looks like on the knowledge base that is loaded.
 
-Cosine scores of a small multilingual model are compressed (almost everything scores 0.85 to
-0.98) and sit on a different level per language and per domain, so a fixed cosine threshold
-tuned on one knowledge base misfires on the next. The FAQ itself tells us its scale:
+Cosine scores of a small multilingual model are compressed (almost everything scores 0.80 to
+0.98) and sit on a different level per domain and per pair of languages: a Chinese message
+scores about 0.06 lower against an English FAQ question than against a Chinese one of the
+same meaning. A fixed cosine threshold tuned on one knowledge base misfires on the next, and
+a raw-cosine ranking prefers a wrong FAQ in the message's language over the right one in the
+other. The FAQ itself tells us its scale:
 
 - positive: a paraphrase queried against the other variants of its own pair (leave-one-out)
-  shows how high a genuine rewording of that question scores;
-- negative: the same paraphrase queried against every *other* pair shows how high an
-  in-domain question that this knowledge base does not answer scores.
+  shows how high a genuine rewording scores;
+- negative: a variant queried against every *other* pair shows how high an in-domain
+  question that this knowledge base does not answer scores, per language of the variant.
 
-Scores are then expressed as ``(score - negative) / (positive - negative)``: 0 is a typical
-in-domain non-match, 1 a typical paraphrase, whatever the domain or language.
+A cosine is then read as ``(cosine - negative) / (positive - negative)``: 0 is a typical
+in-domain non-match, 1 a typical paraphrase, whatever the domain or the languages.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from app.routing.schemas import Vectors
+
+LangPair = tuple[str, str]  # (language of the message, language of the FAQ variant)
 
 
 @dataclass(frozen=True)
@@ -36,19 +41,29 @@ class Scale:
     def score(self, cosine: float) -> float:
         return (cosine - self.negative) / self.gap
 
-    def margin(self, difference: float) -> float:
-        return difference / self.gap
-
 
 @dataclass(frozen=True)
 class Calibration:
-    """One scale per language, with the pooled one for languages with too few samples."""
-
     pooled: Scale
-    by_lang: dict[str, Scale]
+    scales: dict[LangPair, Scale]
+    cross_lingual_offset: float
 
-    def scale(self, lang: str) -> Scale:
-        return self.by_lang.get(lang, self.pooled)
+    def scale(self, message_lang: str, variant_lang: str) -> Scale:
+        found = self.scales.get((message_lang, variant_lang))
+        if found is not None:
+            return found
+        own = self.scales.get((variant_lang, variant_lang))
+        if own is None:
+            return self.pooled
+        if message_lang == variant_lang:
+            return own
+        # No variant in the message's language to measure with (a Chinese-only FAQ asked in
+        # English): assume the usual cross-lingual drop below the variant language's level.
+        return Scale(
+            negative=own.negative - self.cross_lingual_offset,
+            positive=own.positive - self.cross_lingual_offset,
+            samples=0,
+        )
 
 
 def calibrate(
@@ -59,63 +74,59 @@ def calibrate(
     prior_gap: float,
     min_gap: float,
     min_samples: int,
+    cross_lingual_offset: float,
 ) -> Calibration:
     """Leave-one-out over the FAQ variants; see the module docstring."""
-    n_pairs = int(owners.max()) + 1 if len(owners) else 0
+    lang_array = np.asarray(langs)
     sims = vectors @ vectors.T
     positives: dict[str, list[float]] = {}
-    negatives: dict[str, list[float]] = {}
+    negatives: dict[LangPair, list[float]] = {}
+    everything: list[float] = []
     for row in range(len(owners)):
-        own = int(owners[row])
-        best = np.full(n_pairs, -1.0, dtype=np.float32)
-        np.maximum.at(best, owners, sims[row])
-        same = (owners == own) & (np.arange(len(owners)) != row)
+        own = owners == owners[row]
         lang = langs[row]
+        same = own & (lang_array == lang)
+        same[row] = False
         if same.any():
             positives.setdefault(lang, []).append(float(sims[row][same].max()))
-        best[own] = -1.0
-        if n_pairs > 1:
-            negatives.setdefault(lang, []).append(float(best.max()))
-    pooled = _scale(
-        _flat(negatives), _flat(positives), prior_gap=prior_gap, min_gap=min_gap, fallback=None
-    )
-    by_lang = {
-        lang: _scale(
-            values,
-            positives.get(lang, []),
-            prior_gap=prior_gap,
-            min_gap=min_gap,
-            fallback=pooled,
-        )
-        for lang, values in negatives.items()
-        if len(values) >= min_samples
-    }
-    return Calibration(pooled=pooled, by_lang=by_lang)
+        for variant_lang in set(langs):
+            others = ~own & (lang_array == variant_lang)
+            if others.any():
+                best = float(sims[row][others].max())
+                negatives.setdefault((lang, variant_lang), []).append(best)
+                if variant_lang == lang:
+                    everything.append(best)
+    all_positives = [v for values in positives.values() for v in values]
+    pooled = _scale(everything, all_positives, prior_gap=prior_gap, min_gap=min_gap)
+    scales: dict[LangPair, Scale] = {}
+    for (message_lang, variant_lang), values in negatives.items():
+        if len(values) < min_samples:
+            continue
+        if message_lang == variant_lang:
+            scales[(message_lang, variant_lang)] = _scale(
+                values,
+                positives.get(message_lang, []),
+                prior_gap=pooled.gap,
+                min_gap=min_gap,
+            )
+    for (message_lang, variant_lang), values in negatives.items():
+        if message_lang == variant_lang or len(values) < min_samples:
+            continue
+        # Paraphrases are written in one language, so no positive is ever measured across
+        # languages; the gap of the message's own language stands in for it.
+        gap = scales.get((message_lang, message_lang), pooled).gap
+        negative = float(np.median(values))
+        scales[(message_lang, variant_lang)] = Scale(negative, negative + gap, len(values))
+    return Calibration(pooled=pooled, scales=scales, cross_lingual_offset=cross_lingual_offset)
 
 
 def _scale(
-    negatives: list[float],
-    positives: list[float],
-    *,
-    prior_gap: float,
-    min_gap: float,
-    fallback: Scale | None,
+    negatives: list[float], positives: list[float], *, prior_gap: float, min_gap: float
 ) -> Scale:
     # Medians, not means: a few near-duplicate pairs in an FAQ would drag a mean upwards.
     if not negatives:
-        base = fallback or Scale(negative=0.88, positive=0.88 + prior_gap, samples=0)
-        return base
+        return Scale(negative=0.88, positive=0.88 + prior_gap, samples=0)
     negative = float(np.median(negatives))
-    if len(positives) >= 3:
-        positive = float(np.median(positives))
-    elif fallback is not None:
-        positive = negative + fallback.gap
-    else:
-        # An FAQ without paraphrases shows no positives; assume the gap seen on typical FAQs.
-        positive = negative + prior_gap
-    positive = max(positive, negative + min_gap)
-    return Scale(negative=negative, positive=positive, samples=len(negatives))
-
-
-def _flat(groups: dict[str, list[float]]) -> list[float]:
-    return [v for values in groups.values() for v in values]
+    # An FAQ without paraphrases shows no positives; assume the gap seen on typical FAQs.
+    positive = float(np.median(positives)) if len(positives) >= 3 else negative + prior_gap
+    return Scale(negative, max(positive, negative + min_gap), len(negatives))

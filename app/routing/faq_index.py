@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from app.routing import text as textlib
 from app.routing.calibration import Calibration, calibrate
+from app.routing.rules import LANGS
 from app.routing.schemas import FaqEntry, FaqFeatures, QueryEmbedder, Vectors
 
 
@@ -28,6 +29,7 @@ class FaqIndex:
         entries: Sequence[FaqEntry],
         vectors: Vectors,
         owners: npt.NDArray[np.int64],
+        langs: Sequence[str],
         calibration: Calibration,
         stopwords: Collection[str],
     ) -> None:
@@ -37,16 +39,32 @@ class FaqIndex:
         self.calibration = calibration
         self._stopwords = stopwords
         self._variants = [_variants(entry) for entry in self.entries]
+        # Per message language, each variant's calibration as arrays, so that a match is one
+        # matrix product and a few vector operations.
+        self._scales: dict[str, tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]] = {}
+        for message_lang in LANGS:
+            scales = [calibration.scale(message_lang, lang) for lang in langs]
+            self._scales[message_lang] = (
+                np.asarray([s.negative for s in scales], dtype=np.float32),
+                np.asarray([s.gap for s in scales], dtype=np.float32),
+            )
         # Words and numbers of each pair (question, paraphrases and answer), computed once.
-        self._words = [
-            set(textlib.tokens(" ".join([*variants, entry.answer]), stopwords))
-            for entry, variants in zip(self.entries, self._variants, strict=True)
-        ]
+        # Words are kept per language: comparing a Chinese message with English words
+        # would call every cross-lingual match uncovered.
+        self._words: list[dict[str, set[str]]] = []
+        for entry, variants in zip(self.entries, self._variants, strict=True):
+            by_lang: dict[str, set[str]] = {}
+            for text in [*variants, entry.answer]:
+                by_lang.setdefault(textlib.detect_lang(text), set()).update(
+                    textlib.tokens(text, stopwords)
+                )
+            self._words.append(by_lang)
         self._numbers = [
             set(textlib.numbers(" ".join([*variants, entry.answer])))
             for entry, variants in zip(self.entries, self._variants, strict=True)
         ]
         self._typical_length = _typical_lengths(self._variants)
+        self._variant_texts = [v for variants in self._variants for v in variants]
 
     @classmethod
     def build(
@@ -58,6 +76,7 @@ class FaqIndex:
         prior_gap: float,
         min_gap: float,
         min_samples: int,
+        cross_lingual_offset: float,
     ) -> FaqIndex:
         texts: list[str] = []
         owners: list[int] = []
@@ -71,45 +90,56 @@ class FaqIndex:
             else np.zeros((0, 1), dtype=np.float32)
         )
         owner_array = np.asarray(owners, dtype=np.int64)
+        langs = [textlib.detect_lang(t) for t in texts]
         calibration = calibrate(
             vectors,
             owner_array,
-            [textlib.detect_lang(t) for t in texts],
+            langs,
             prior_gap=prior_gap,
             min_gap=min_gap,
             min_samples=min_samples,
+            cross_lingual_offset=cross_lingual_offset,
         )
-        return cls(entries, vectors, owner_array, calibration, stopwords)
+        return cls(entries, vectors, owner_array, langs, calibration, stopwords)
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def match(self, vector: Vectors, message: str, lang: str) -> FaqMatch | None:
+    def match(self, vector: Vectors, message: str) -> FaqMatch | None:
+        """The best FAQ for the message, ranked on the calibrated scale.
+
+        Ranking calibrated rather than raw scores matters across languages: an English
+        question must be able to find its Chinese FAQ even though every Chinese variant
+        scores lower against it than an unrelated English one.
+        """
         if not self.entries:
             return None
-        sims = self.vectors @ vector
-        best = np.full(len(self.entries), -1.0, dtype=np.float32)
-        np.maximum.at(best, self.owners, sims)
+        cosines = self.vectors @ vector
+        negative, gap = self._scales[textlib.detect_lang(message)]
+        calibrated = (cosines - negative) / gap
+        best = np.full(len(self.entries), -np.inf, dtype=np.float32)
+        np.maximum.at(best, self.owners, calibrated)
         order = np.argsort(-best)
         top = int(order[0])
-        runner_up = float(best[order[1]]) if len(order) > 1 else float(best[top]) - 0.1
-        variant_rows = np.flatnonzero(self.owners == top)
-        variant = self._variants[top][int(np.argmax(sims[variant_rows]))]
-        scale = self.calibration.scale(lang)
+        runner_up = float(best[order[1]]) if len(order) > 1 else float(best[top]) - 1.0
+        rows = np.flatnonzero(self.owners == top)
+        row = int(rows[np.argmax(calibrated[rows])])
+        lang = textlib.detect_lang(message)
         words = set(textlib.tokens(message, self._stopwords))
-        known = self._words[top]
-        coverage = len(words & known) / len(words) if words else 1.0
+        known = self._words[top].get(lang)
+        coverage: float | None = None
+        if known is not None:
+            coverage = len(words & known) / len(words) if words else 1.0
         new_numbers = sum(1 for n in textlib.numbers(message) if n not in self._numbers[top])
         typical = self._typical_length.get(lang) or self._typical_length.get("", 8.0)
         features = FaqFeatures(
-            score=float(best[top]),
-            runner_up=runner_up,
-            calibrated=scale.score(float(best[top])),
-            calibrated_margin=scale.margin(float(best[top]) - runner_up),
+            score=float(cosines[row]),
+            calibrated=float(best[top]),
+            calibrated_margin=float(best[top]) - runner_up,
             coverage=coverage,
             new_numbers=new_numbers,
             relative_length=math.log((1 + textlib.visible_length(message)) / (1 + typical)),
-            variant=variant,
+            variant=self._variant_texts[row],
         )
         return FaqMatch(entry=self.entries[top], features=features)
 

@@ -14,7 +14,12 @@ from app.routing.schemas import QueryEmbedder, Vectors
 
 # When a message is made of phrases from several smalltalk intents ("ok thanks, bye"), the
 # reply should match the one that ends the exchange.
-_SMALLTALK_PRIORITY = ("smalltalk.goodbye", "smalltalk.thanks", "smalltalk.ack", "smalltalk.greeting")
+_SMALLTALK_PRIORITY = (
+    "smalltalk.goodbye",
+    "smalltalk.thanks",
+    "smalltalk.ack",
+    "smalltalk.greeting",
+)
 _PUNCTUATION = re.compile(r"[\W_]+", re.UNICODE)
 
 
@@ -24,10 +29,9 @@ class Nearest:
 
     similarity: dict[str, float]
 
-    def best(self, among: Iterable[str] | None = None) -> tuple[str, float]:
-        names = list(among) if among is not None else list(self.similarity)
-        name = max(names, key=lambda n: self.similarity.get(n, -1.0))
-        return name, self.similarity.get(name, -1.0)
+    def best(self) -> tuple[str, float]:
+        name = max(self.similarity, key=lambda n: self.similarity[n])
+        return name, self.similarity[name]
 
     def margin(self, name: str, *, over: Iterable[str]) -> float:
         others = [self.similarity[n] for n in over if n != name and n in self.similarity]
@@ -48,11 +52,15 @@ class IntentDetector:
         self._labels = np.asarray(labels)
         self._names = sorted(set(labels))
         self._vectors = np.asarray(embedder.embed_queries(texts), dtype=np.float32)
-        self._phrases = {
-            rule.name: _phrase_pattern(rule) for rule in rules.intents if rule.phrases
-        }
+        self._phrases = {rule.name: _phrase_pattern(rule) for rule in rules.intents if rule.phrases}
         zh_fillers = rules.fillers.get("zh", "")
         en_fillers = rules.fillers.get("en", ())
+        opening = [
+            rule
+            for rule in rules.intents
+            if rule.name in ("smalltalk.greeting", "smalltalk.thanks", "smalltalk.ack")
+        ]
+        self._opening = _opening_pattern(opening)
         self._zh_fillers = re.compile(f"[{re.escape(str(zh_fillers))}]") if zh_fillers else None
         self._en_fillers = _word_alternation(en_fillers if isinstance(en_fillers, tuple) else ())
 
@@ -107,6 +115,20 @@ class IntentDetector:
             return None
         return next((n for n in _SMALLTALK_PRIORITY if n in found), found[0])
 
+    def without_opening(self, message: str) -> str:
+        """The message without a leading greeting or thanks ("您好，请问…" → "…").
+
+        The question after a greeting is what must match an FAQ; the greeting only dilutes
+        its embedding.
+        """
+        rest = message
+        while True:
+            stripped = self._opening.sub("", rest, count=1) if self._opening else rest
+            if stripped == rest:
+                break
+            rest = stripped
+        return rest.strip() if _PUNCTUATION.sub("", rest) else message
+
 
 def _phrase_pattern(rule: IntentRule) -> re.Pattern[str] | None:
     phrases = sorted({p for items in rule.phrases.values() for p in items}, key=len, reverse=True)
@@ -118,6 +140,23 @@ def _phrase_pattern(rule: IntentRule) -> re.Pattern[str] | None:
         for p in phrases
     ]
     return re.compile("|".join(parts))
+
+
+def _opening_pattern(rules: list[IntentRule]) -> re.Pattern[str] | None:
+    phrases = sorted(
+        {p for rule in rules for items in rule.phrases.values() for p in items},
+        key=len,
+        reverse=True,
+    )
+    if not phrases:
+        return None
+    parts = [
+        rf"{re.escape(p)}(?![a-z])" if re.search("[a-z]", p) else re.escape(p) for p in phrases
+    ]
+    # Only a phrase followed by punctuation or a space counts, so "好的流量包" keeps its "好".
+    return re.compile(
+        rf"^\s*(?:{'|'.join(parts)})[呀啊哈啦哦嘛呢吧～~]*[\s,，.。!！、:：;；]+", re.I
+    )
 
 
 def _word_alternation(words: tuple[str, ...]) -> re.Pattern[str] | None:

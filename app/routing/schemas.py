@@ -40,10 +40,11 @@ class FaqFeatures:
     """How a message relates to its best FAQ; the inputs of the FAQ-or-agent decision."""
 
     score: float  # cosine to the FAQ's closest variant
-    runner_up: float  # the same for the best other FAQ
-    calibrated: float  # score on this knowledge base's own scale (see calibration.py)
-    calibrated_margin: float
-    coverage: float  # share of the message's content words found in the FAQ pair
+    calibrated: float  # the same on this knowledge base's own scale (see calibration.py)
+    calibrated_margin: float  # ahead of the best other FAQ, on that scale
+    # Share of the message's content words found in the FAQ pair; None when the pair has no
+    # text in the message's language.
+    coverage: float | None
     new_numbers: int  # numbers in the message the FAQ pair does not contain
     relative_length: float  # log of the message's length over a typical FAQ question's
     variant: str  # the FAQ question or paraphrase that matched

@@ -1,29 +1,35 @@
-"""The router: decide handoff, smalltalk, FAQ or agent before any LLM call."""
+"""The router: decide handoff, smalltalk, FAQ or agent before any LLM call.
+
+In this order: explicit handoff (patterns, then nearest exemplars), repeated dissatisfaction
+across the conversation, smalltalk (whole-message phrases, then nearest exemplars for short
+messages), a verbatim FAQ answer when the FAQ model says the best match answers the message
+fully, and the agent for everything else. See prompts/routing.yaml for the data.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from app.routing import text as textlib
 from app.routing.faq_index import FaqIndex, FaqMatch
 from app.routing.intents import IntentDetector, Nearest
 from app.routing.rules import RoutingRules, Templates, load_rules, load_templates
-from app.routing.schemas import FaqEntry, QueryEmbedder, RouteDecision, Vectors
+from app.routing.schemas import FaqEntry, QueryEmbedder, Route, RouteDecision, Vectors
+from app.routing.vector_cache import VectorCache
 
-HANDOFF_PATTERN_ORDER = ("handoff.legal", "handoff.complaint", "handoff.human")
-ACCOUNT_INTENT = "llm.account"
-FOLLOWUP_INTENT = "llm.followup"
-CALCULATION_INTENT = "llm.calculation"
+HANDOFF_PATTERNS = ("handoff.legal", "handoff.complaint", "handoff.human")
+IDENTITY = "smalltalk.identity"
+DISSATISFIED = "handoff.dissatisfied"
+ACCOUNT = "llm.account"
+FOLLOWUP = "llm.followup"
+CALCULATION = "llm.calculation"
 
 
 class Router:
-    """Thread-safe: indexes are immutable and swapped in whole; caches take a lock."""
+    """Thread-safe: FAQ indexes are immutable and swapped in whole; caches take a lock."""
 
     def __init__(
         self,
@@ -34,36 +40,36 @@ class Router:
         service_hours: str | None = None,
         cache_size: int = 4096,
     ) -> None:
-        self._embedder = embedder
         self.rules: RoutingRules = load_rules(rules_path)
         self.templates: Templates = load_templates(templates_path)
+        self._embedder = embedder
         self._service_hours = service_hours
         self._detector = IntentDetector(self.rules, embedder)
+        self._vectors = VectorCache(embedder, size=cache_size)
         self._indexes: dict[str, tuple[str, FaqIndex]] = {}
         self._index_lock = threading.Lock()
-        # A history turn was the current message one request earlier: keeping its vector
-        # means dissatisfaction across the conversation costs no extra embedding.
-        self._vectors: OrderedDict[str, Vectors] = OrderedDict()
-        self._vector_lock = threading.Lock()
-        self._cache_size = cache_size
 
     # -- knowledge bases ---------------------------------------------------------------
 
     def load_faqs(self, kb_key: str, faqs: Sequence[FaqEntry]) -> None:
-        """Embed every variant once and self-calibrate; a no-op when nothing changed."""
+        """Embed every question and paraphrase once and self-calibrate on them.
+
+        A no-op when this knowledge base is loaded with the same pairs already.
+        """
         fingerprint = _fingerprint(faqs)
         with self._index_lock:
             current = self._indexes.get(kb_key)
             if current is not None and current[0] == fingerprint:
                 return
-        faq = self.rules.params["faq"]
+        params = self.rules.params["faq"]
         index = FaqIndex.build(
             faqs,
             self._embedder,
             stopwords=self.rules.stopwords,
-            prior_gap=float(faq["prior_gap"]),
-            min_gap=float(faq["min_gap"]),
-            min_samples=int(faq["min_calibration_samples"]),
+            prior_gap=float(params["prior_gap"]),
+            min_gap=float(params["min_gap"]),
+            min_samples=int(params["min_calibration_samples"]),
+            cross_lingual_offset=float(params["cross_lingual_offset"]),
         )
         with self._index_lock:
             self._indexes[kb_key] = (fingerprint, index)
@@ -73,13 +79,13 @@ class Router:
             self._indexes.pop(kb_key, None)
 
     def faq_index(self, kb_key: str | None) -> FaqIndex | None:
+        """The loaded index; with no key, the only one loaded (several need a key)."""
         with self._index_lock:
             if kb_key is None:
-                # One loaded knowledge base is unambiguous; several need a key.
-                only = list(self._indexes.values())
-                return only[0][1] if len(only) == 1 else None
-            entry = self._indexes.get(kb_key)
-            return entry[1] if entry else None
+                loaded = list(self._indexes.values())
+                return loaded[0][1] if len(loaded) == 1 else None
+            found = self._indexes.get(kb_key)
+            return found[1] if found else None
 
     # -- routing -----------------------------------------------------------------------
 
@@ -91,42 +97,42 @@ class Router:
         kb_key: str | None = None,
         lang: str | None = None,
     ) -> RouteDecision:
+        """Route one customer message; ``history`` is (role, content) pairs, oldest first."""
         message = textlib.normalise(question)
         lang = lang or textlib.detect_lang(message)
         if not message or textlib.is_emoji_only(message):
-            return self._reply("smalltalk", "smalltalk.emoji", 0.95, lang)
+            return self._template("smalltalk", "smalltalk.emoji", 0.95, lang)
 
-        pattern = self._detector.matching_pattern(message, HANDOFF_PATTERN_ORDER)
-        identity = self._detector.matching_pattern(message, ("smalltalk.identity",))
-        if pattern and not identity:
-            return self._reply("handoff", pattern, 0.95, lang)
+        identity = self._detector.matching_pattern(message, (IDENTITY,))
+        explicit = self._detector.matching_pattern(message, HANDOFF_PATTERNS)
+        if explicit and not identity:
+            return self._template("handoff", explicit, 0.95, lang)
 
-        vector = self._embed([textlib.strip_symbols(message) or message])[0]
+        core = self._core(message)
+        vector = self._vectors.embed([core])[0]
         nearest = self._detector.nearest(vector)
-        params = self.rules.params["intents"]
 
-        handoff = self._semantic_intent(nearest, "handoff.")
-        if handoff and handoff[0] != "handoff.dissatisfied" and not identity:
-            return self._reply("handoff", handoff[0], handoff[1], lang)
+        semantic = self._semantic_intent(nearest, "handoff.")
+        if semantic and semantic[0] != DISSATISFIED and not identity:
+            return self._template("handoff", semantic[0], semantic[1], lang)
         if self._repeatedly_dissatisfied(message, nearest, history):
-            return self._reply("handoff", "handoff.dissatisfied", 0.9, lang)
+            return self._template("handoff", DISSATISFIED, 0.9, lang)
 
-        if identity:
-            return self._reply("smalltalk", identity, 0.95, lang)
-        smalltalk = self._detector.smalltalk_only(message)
-        if smalltalk is None and textlib.visible_length(message) <= int(
-            params["smalltalk_max_length"]
-        ):
-            found = self._semantic_intent(nearest, "smalltalk.")
-            smalltalk = found[0] if found else None
+        smalltalk = self._smalltalk(message, nearest, identity, history)
         if smalltalk is not None:
-            if smalltalk == "smalltalk.ack" and _answers_a_question(history):
-                return RouteDecision("llm", FOLLOWUP_INTENT, 0.8, lang=lang)
-            return self._reply("smalltalk", smalltalk, 0.9, lang)
+            if smalltalk[0] == "smalltalk.ack" and _answers_a_question(history):
+                # "好的" / "sure" after "shall I check it for you?" is a yes to the agent.
+                return RouteDecision("llm", FOLLOWUP, smalltalk[1], lang=lang)
+            return self._template("smalltalk", smalltalk[0], smalltalk[1], lang)
 
-        return self._faq_or_agent(message, vector, nearest, history, kb_key, lang)
+        return self._faq_or_agent(core, vector, history, kb_key, lang)
 
     # -- steps -------------------------------------------------------------------------
+
+    def _core(self, message: str) -> str:
+        """What gets embedded: no emoji, no leading greeting. Same for history turns, so a
+        turn embedded as the current message is found in the cache later."""
+        return self._detector.without_opening(textlib.strip_symbols(message) or message)
 
     def _semantic_intent(self, nearest: Nearest, prefix: str) -> tuple[str, float] | None:
         """The nearest intent when it has this prefix, is close enough and clearly ahead."""
@@ -139,62 +145,81 @@ class Router:
             return None
         return name, similarity
 
+    def _smalltalk(
+        self,
+        message: str,
+        nearest: Nearest,
+        identity: str | None,
+        history: Sequence[tuple[str, str]],
+    ) -> tuple[str, float] | None:
+        if identity:
+            return identity, 0.95
+        phrases = self._detector.smalltalk_only(message)
+        if phrases:
+            return phrases, 0.9
+        # Exemplars decide only for short messages that stand alone: a long one that opens
+        # with a greeting carries a real question, and "那晚上呢" after an answer about
+        # daytime prices is a follow-up, however close "晚上" is to "晚上好".
+        limit = int(self.rules.params["intents"]["smalltalk_max_length"])
+        if textlib.visible_length(message) > limit:
+            return None
+        if history and self._detector.pattern_hits(message, FOLLOWUP):
+            return None
+        return self._semantic_intent(nearest, "smalltalk.")
+
     def _repeatedly_dissatisfied(
         self, message: str, nearest: Nearest, history: Sequence[tuple[str, str]]
     ) -> bool:
         params = self.rules.params["handoff"]
-        if not self._dissatisfied(message, nearest):
+        if not history or not self._dissatisfied(message, nearest):
             return False
         window = int(params["history_window"])
         earlier = [
             textlib.normalise(content)
-            for role, content in history[-2 * window :]
+            for role, content in list(history)[-2 * window :]
             if role == "user" and content.strip()
         ]
         if not earlier:
             return False
-        vectors = self._embed(earlier)
+        vectors = self._vectors.embed([self._core(text) for text in earlier])
         count = 1 + sum(
-            self._dissatisfied(text, self._detector.nearest(vec))
-            for text, vec in zip(earlier, vectors, strict=True)
+            self._dissatisfied(text, self._detector.nearest(vector))
+            for text, vector in zip(earlier, vectors, strict=True)
         )
         return count >= int(params["dissatisfied_turns"])
 
     def _dissatisfied(self, message: str, nearest: Nearest) -> bool:
-        if self._detector.pattern_hits(message, "handoff.dissatisfied"):
+        if self._detector.pattern_hits(message, DISSATISFIED):
             return True
-        found = self._semantic_intent(nearest, "handoff.")
-        return found is not None
+        return self._semantic_intent(nearest, "handoff.") is not None
 
     def _faq_or_agent(
         self,
         message: str,
         vector: Vectors,
-        nearest: Nearest,
         history: Sequence[tuple[str, str]],
         kb_key: str | None,
         lang: str,
     ) -> RouteDecision:
-        account = bool(self._detector.pattern_hits(message, ACCOUNT_INTENT))
-        followup = bool(history) and bool(self._detector.pattern_hits(message, FOLLOWUP_INTENT))
-        calculation = bool(self._detector.pattern_hits(message, CALCULATION_INTENT))
+        account = bool(self._detector.pattern_hits(message, ACCOUNT))
+        calculation = bool(self._detector.pattern_hits(message, CALCULATION))
+        followup = bool(history) and bool(self._detector.pattern_hits(message, FOLLOWUP))
         index = self.faq_index(kb_key)
-        match = index.match(vector, message, lang) if index is not None else None
-        probability = self._faq_probability(match, history) if match else 0.0
-        signals = {"p_faq": round(probability, 4)}
+        match = index.match(vector, message) if index is not None else None
+        probability = 0.0
+        signals: dict[str, float] = {}
         if match is not None:
+            cue = account or calculation or followup
+            probability = self._faq_probability(match, history, agent_cue=cue)
             features = match.features
-            signals.update(
-                score=round(features.score, 4),
-                calibrated=round(features.calibrated, 3),
-                margin=round(features.calibrated_margin, 3),
-                coverage=round(features.coverage, 3),
-            )
-            model = self.rules.faq_model
-            override = float(self.rules.params["faq"]["account_override"])
-            if probability >= model.threshold and not (
-                account and features.calibrated < override
-            ):
+            signals = {
+                "p_faq": round(probability, 4),
+                "score": round(features.score, 4),
+                "calibrated": round(features.calibrated, 3),
+                "margin": round(features.calibrated_margin, 3),
+                "coverage": round(features.coverage if features.coverage is not None else -1, 3),
+            }
+            if probability >= self.rules.faq_model.threshold and self._clears_floor(match):
                 return RouteDecision(
                     "faq",
                     "faq",
@@ -205,63 +230,63 @@ class Router:
                     signals=signals,
                 )
         numbers = len(textlib.numbers(message))
-        needs_reasoning = calculation or numbers >= 2 or textlib.question_count(message) >= 2
-        if followup:
-            intent = FOLLOWUP_INTENT
+        if followup or (history and textlib.visible_length(message) <= 6):
+            intent = FOLLOWUP
         elif account:
-            intent = ACCOUNT_INTENT
+            intent = ACCOUNT
         elif calculation or numbers >= 2:
-            intent = CALCULATION_INTENT
+            intent = CALCULATION
         else:
             intent = "llm.question"
         return RouteDecision(
             "llm",
             intent,
             round(1.0 - probability, 4),
-            needs_reasoning=needs_reasoning,
+            needs_reasoning=calculation or numbers >= 2 or textlib.question_count(message) >= 2,
             lang=lang,
             signals=signals,
         )
 
-    def _faq_probability(self, match: FaqMatch, history: Sequence[tuple[str, str]]) -> float:
+    def _clears_floor(self, match: FaqMatch) -> bool:
+        """Below the score of a typical non-matching question on this knowledge base, a
+        verbatim answer would be a guess, whatever the other features say. Across languages
+        the evidence is weaker (no word overlap to check, a borrowed scale), so the floor is
+        higher there."""
+        params = self.rules.params["faq"]
+        if match.features.coverage is None:
+            return match.features.calibrated >= float(params["min_calibrated_cross_lingual"])
+        return match.features.calibrated >= float(params["min_calibrated"])
+
+    def _faq_probability(
+        self, match: FaqMatch, history: Sequence[tuple[str, str]], *, agent_cue: bool
+    ) -> float:
         features = match.features
         return self.rules.faq_model.probability(
             {
                 "calibrated": features.calibrated,
                 "calibrated_margin": features.calibrated_margin,
-                "coverage": features.coverage,
+                "coverage": (
+                    features.coverage
+                    if features.coverage is not None
+                    else float(self.rules.params["faq"]["coverage_unknown"])
+                ),
                 "new_numbers": 1.0 if features.new_numbers else 0.0,
                 "history": 1.0 if history else 0.0,
-                "relative_length": features.relative_length,
+                # Only the excess counts: a terse message is not more of an FAQ for being short.
+                "excess_length": max(0.0, features.relative_length),
+                "agent_cue": 1.0 if agent_cue else 0.0,
             }
         )
 
-    def _reply(self, route: str, intent: str, confidence: float, lang: str) -> RouteDecision:
-        reply = self.templates.render(
-            intent, lang, **({"service_hours": self._service_hours} if self._service_hours else {})
-        )
+    def _template(self, route: Route, intent: str, confidence: float, lang: str) -> RouteDecision:
+        values = {"service_hours": self._service_hours} if self._service_hours else {}
         return RouteDecision(
-            route,  # type: ignore[arg-type]
+            route,
             intent,
             round(float(confidence), 4),
-            reply=reply,
+            reply=self.templates.render(intent, lang, **values),
             lang=lang,
         )
-
-    def _embed(self, texts: list[str]) -> Vectors:
-        with self._vector_lock:
-            known = {t: self._vectors[t] for t in texts if t in self._vectors}
-            for text in known:
-                self._vectors.move_to_end(text)
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            fresh = np.asarray(self._embedder.embed_queries(missing), dtype=np.float32)
-            known.update(zip(missing, fresh, strict=True))
-            with self._vector_lock:
-                self._vectors.update(zip(missing, fresh, strict=True))
-                while len(self._vectors) > self._cache_size:
-                    self._vectors.popitem(last=False)
-        return np.stack([known[t] for t in texts])
 
 
 def _answers_a_question(history: Sequence[tuple[str, str]]) -> bool:

@@ -1,7 +1,5 @@
 """Pieces every loader shares: CJK-aware line joining and the heading stack that cuts sections."""
 
-# ruff: noqa: RUF001  (full-width CJK punctuation in these patterns is intended)
-
 from __future__ import annotations
 
 import re

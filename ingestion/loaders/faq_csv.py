@@ -1,7 +1,5 @@
 """CSV of FAQ pairs: question, answer and optional "|"-separated paraphrases."""
 
-# ruff: noqa: RUF001  (full-width CJK punctuation in these patterns is intended)
-
 from __future__ import annotations
 
 import csv

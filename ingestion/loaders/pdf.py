@@ -1,7 +1,5 @@
 """PDF: the text layer, with headings told apart by font size and tables by column layout."""
 
-# ruff: noqa: RUF001  (full-width CJK punctuation in these patterns is intended)
-
 from __future__ import annotations
 
 import io

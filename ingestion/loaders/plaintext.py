@@ -1,7 +1,5 @@
 """Plain text: GBK or UTF-8, hard-wrapped, with headings only as conventions (一、, 1., ====)."""
 
-# ruff: noqa: RUF001  (full-width CJK punctuation in these patterns is intended)
-
 from __future__ import annotations
 
 import re

@@ -1,7 +1,5 @@
 """The real development knowledge base parses into well-formed chunks, headings included."""
 
-# ruff: noqa: RUF001  (full-width CJK punctuation in test data is intended)
-
 from __future__ import annotations
 
 import csv

@@ -1,7 +1,5 @@
 """DOCX loader: heading styles, lists and tables in document order, archive guards."""
 
-# ruff: noqa: RUF001  (full-width CJK punctuation in test data is intended)
-
 from __future__ import annotations
 
 import io

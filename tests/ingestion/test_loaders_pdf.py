@@ -1,7 +1,5 @@
 """PDF loader: pages, font-size headings, running headers, CJK joins, encryption, damage."""
 
-# ruff: noqa: RUF001  (full-width CJK punctuation in test data is intended)
-
 from __future__ import annotations
 
 import pytest

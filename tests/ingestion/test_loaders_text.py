@@ -1,7 +1,5 @@
 """Markdown, plain text and FAQ CSV loaders, and dispatch by extension."""
 
-# ruff: noqa: RUF001  (full-width CJK punctuation in test data is intended)
-
 from __future__ import annotations
 
 import pytest

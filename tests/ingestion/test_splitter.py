@@ -1,7 +1,5 @@
 """Splitter: sections stay apart, sentences stay whole, overlap, tables, FAQ shape, speed."""
 
-# ruff: noqa: RUF001  (full-width CJK punctuation in test data is intended)
-
 from __future__ import annotations
 
 import itertools

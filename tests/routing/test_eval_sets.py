@@ -1,0 +1,40 @@
+"""Route accuracy on labelled sets: the dev set (the target), and other domains (generalisation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.routing import Router
+from knowledge.embeddings import Embedder
+from tests.routing.conftest import DATA, DEV_SET, load_faqs, load_questions
+
+
+def route_accuracy(router: Router, folder: Path) -> float:
+    router.load_faqs(folder.name, load_faqs(folder))
+    items = load_questions(folder)
+    correct = 0
+    for item in items:
+        history = [(turn["role"], turn["content"]) for turn in item.get("history") or []]
+        decision = router.route(item["question"], history=history, kb_key=folder.name)
+        correct += decision.route == item["route"]
+    router.unload_faqs(folder.name)
+    return correct / len(items)
+
+
+@pytest.fixture(scope="module")
+def fresh_router(embedder: Embedder) -> Router:
+    return Router(embedder)
+
+
+@pytest.mark.skipif(not DEV_SET.is_dir(), reason="the shared dev set is not mounted")
+def test_dev_set_route_accuracy(fresh_router: Router) -> None:
+    assert route_accuracy(fresh_router, DEV_SET) >= 0.90
+
+
+@pytest.mark.parametrize("name", ["bookshop", "delivery", "bank", "airline", "utility"])
+def test_other_domains_route_accuracy(fresh_router: Router, name: str) -> None:
+    # Below dev's target on purpose: these guard against regressions in generalisation, they
+    # are not numbers to tune towards.
+    assert route_accuracy(fresh_router, DATA / name) >= 0.85

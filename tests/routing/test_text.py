@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+
+from app.routing import text as textlib
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("👍", True),
+        ("🙏🙏🙏", True),
+        ("👋 !", True),
+        ("👨‍👩‍👧", True),  # a ZWJ sequence is one pictograph
+        ("👍🏽", True),  # so is one with a skin tone
+        ("ok 👍", False),
+        ("好的👍", False),
+        ("", False),
+        ("!!!", False),
+    ],
+)
+def test_is_emoji_only(message: str, expected: bool) -> None:
+    assert textlib.is_emoji_only(message) is expected
+
+
+@pytest.mark.parametrize(
+    ("message", "lang"),
+    [
+        ("怎么退货", "zh"),
+        ("回国了，roaming 要怎么关掉", "zh"),
+        ("How do I return a book?", "en"),
+        ("Can I pay with 支付宝 when I order from abroad?", "en"),
+    ],
+)
+def test_detect_lang(message: str, lang: str) -> None:
+    assert textlib.detect_lang(message) == lang
+
+
+def test_normalise_folds_full_width_forms_and_spaces() -> None:
+    assert textlib.normalise("  ＡＢＣ１２３　你好  ") == "ABC123 你好"
+
+
+def test_tokens_drop_punctuation_and_stopwords() -> None:
+    assert textlib.tokens("运费怎么算？", {"怎么"}) == ["运费", "算"]
+    assert textlib.tokens("How do I track MY order?", {"how", "do", "i", "my"}) == [
+        "track",
+        "order",
+    ]
+
+
+def test_numbers_and_questions() -> None:
+    assert textlib.numbers("买了3本书一共65.5元") == ["3", "65.5"]
+    assert textlib.question_count("能退吗？运费谁出？") == 2
+    assert textlib.question_count("能退吗") == 1
+
+
+def test_visible_length_counts_characters_and_words_alike() -> None:
+    assert textlib.visible_length("你好") == 2
+    assert textlib.visible_length("hello there") == 2
