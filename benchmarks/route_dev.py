@@ -21,7 +21,7 @@ from app.routing import FaqEntry, RouteDecision, Router
 from ingestion.loaders.faq_csv import load_faq_csv
 from knowledge.embeddings import build_embedder
 
-DEV_SET = Path("/work/shared/eval/dev")
+DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev"
 ROUTES = ("handoff", "smalltalk", "faq", "llm")
 
 

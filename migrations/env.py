@@ -5,8 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-# Imported for their side effect: each registers its tables on Base.metadata.
-import knowledge.models  # noqa: F401
+import app.models  # noqa: F401  - every table on Base.metadata
 from app.core.config import get_settings
 from app.core.db import Base, make_engine
 

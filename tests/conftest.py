@@ -24,6 +24,10 @@ from app.core.db import make_engine
 from app.main import create_app
 from app.runtime import Runtime
 
+ROOT = Path(__file__).resolve().parents[1]
+# The labelled development set lives beside the repository (shared/ next to the clone).
+DEV_SET = Path(os.environ.get("KEFU_DEV_SET", ROOT.parent / "shared" / "eval" / "dev"))
+
 PG_ADMIN_URL = os.environ.get(
     "KEFU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

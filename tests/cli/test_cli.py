@@ -101,3 +101,29 @@ def test_serve_migrates_and_is_ready_then_keys_work(served: tuple[str, Path]) ->
     assert ok.status_code == 200 and len(ok.json()) == 2
     denied = httpx.get(f"{base}/admin/api-keys", headers={"Authorization": f"Bearer {dify}"})
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
+
+
+def test_ingest_folder_then_again_is_a_no_op(tmp_path: Path) -> None:
+    kb_dir = tmp_path / "kb"
+    kb_dir.mkdir()
+    (kb_dir / "returns.md").write_text("# Returns\n\nUnopened items can be returned in 7 days.\n")
+    (kb_dir / "faq.csv").write_text("question,answer\nDo you ship abroad?,Yes, to 30 countries.\n")
+    (kb_dir / "notes.xyz").write_text("ignored: not a supported type")
+    data = tmp_path / "data"
+
+    first = _run(["ingest", str(kb_dir), "--kb", "shop"], data)
+    assert first.returncode == 0, first.stderr
+    assert "returns.md" in first.stderr and "faq.csv" in first.stderr
+    assert first.stderr.count("ready") == 2 and "notes.xyz" not in first.stderr
+
+    again = _run(["ingest", str(kb_dir), "--kb", "shop"], data)
+    assert again.returncode == 0, again.stderr
+    assert "2 file(s) unchanged" in again.stderr
+
+
+def test_ingest_reports_a_failed_file(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.4 not really")
+    out = _run(["ingest", str(bad), "--kb", "shop"], tmp_path / "data")
+    assert out.returncode == 1
+    assert "failed" in out.stderr

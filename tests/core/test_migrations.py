@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
+import app.models  # noqa: F401  - every table on Base.metadata
 from app.core import migrations
 from app.core.db import Base
 from tests.conftest import PG_ADMIN_URL
@@ -50,8 +51,6 @@ def _tables(url: str) -> set[str]:
 
 
 def test_up_down_up_and_no_drift(empty_db: str) -> None:
-    import knowledge.models  # noqa: F401
-
     migrations.upgrade(empty_db)
     assert _tables(empty_db) >= EXPECTED
     migrations.downgrade(empty_db, "base")

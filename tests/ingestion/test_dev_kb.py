@@ -11,8 +11,9 @@ from ingestion.loaders import load
 from ingestion.splitter import split
 from ingestion.tokens import count_tokens
 from knowledge.chunks import ChunkDraft
+from tests.conftest import DEV_SET
 
-KB = Path("/work/shared/eval/dev/kb")
+KB = DEV_SET / "kb"
 FILES = sorted(KB.iterdir()) if KB.is_dir() else []
 pytestmark = pytest.mark.skipif(not FILES, reason=f"{KB} not present")
 

@@ -13,7 +13,6 @@ from ingestion.loaders.faq_csv import load_faq_csv
 from knowledge.embeddings import Embedder, build_embedder
 
 DATA = Path(__file__).parent / "data"
-DEV_SET = Path("/work/shared/eval/dev")
 BOOKSHOP = "bookshop"
 SERVICE_HOURS = "9:00–21:00"
 
