@@ -34,6 +34,7 @@ def register(cli: typer.Typer) -> None:
             port=port,
             workers=workers,
             log_config=None,
+            access_log=False,  # kefu.access logs each request once, with its request id
             proxy_headers=True,
         )
 

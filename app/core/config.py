@@ -103,6 +103,44 @@ class LLMSettings(BaseSettings):
     first_token_timeout: float = Field(15.0, gt=0, description="Seconds to the first token.")
     total_timeout: float = Field(60.0, gt=0, description="Seconds for a whole answer.")
     max_concurrency: int = Field(32, ge=1, description="Requests in flight per process.")
+    max_retries: int = Field(2, ge=0, le=5, description="Retries before the first token only.")
+    breaker_failures: int = Field(5, ge=1, description="Failures in a row that open the breaker.")
+    breaker_reset: float = Field(30.0, gt=0, description="Seconds before an open breaker retries.")
+    max_tokens: int = Field(1024, ge=1, description="Largest answer, in tokens.")
+    # Qwen3's recommended sampling per mode (model card); thinking is switched on per request.
+    temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature, thinking off.")
+    top_p: float = Field(0.8, gt=0, le=1, description="Nucleus sampling, thinking off.")
+    top_k: int = Field(20, ge=-1, description="Top-k sampling (vLLM extension), thinking off.")
+    presence_penalty: float = Field(1.5, ge=-2, le=2, description="Presence penalty, thinking off.")
+    thinking_temperature: float = Field(0.6, ge=0, le=2, description="Temperature, thinking on.")
+    thinking_top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling, thinking on.")
+    thinking_top_k: int = Field(20, ge=-1, description="Top-k sampling, thinking on.")
+    thinking_presence_penalty: float = Field(
+        0.0, ge=-2, le=2, description="Presence penalty, thinking on."
+    )
+
+
+class BusinessDataSettings(BaseSettings):
+    model_config = _config("KEFU_BUSINESS_")
+
+    backend: Literal["sql", "http"] = Field(
+        "sql", description="sql: tables in the service's database (demo data); http: your REST API."
+    )
+    base_url: str | None = Field(None, description="Base URL of the company's REST API (http).")
+    api_key: SecretStr | None = Field(None, description="Bearer key for that API, if any.")
+    bill_path: str = Field(
+        "/customers/{customer_id}/bills/{month}", description="URL template for a monthly bill."
+    )
+    order_path: str = Field(
+        "/customers/{customer_id}/orders/{order_id}", description="URL template for an order."
+    )
+    membership_path: str = Field(
+        "/customers/{customer_id}/membership", description="URL template for a membership."
+    )
+    ticket_path: str = Field(
+        "/customers/{customer_id}/tickets", description="URL template to create a ticket (POST)."
+    )
+    timeout: float = Field(5.0, gt=0, description="Seconds per request to the company API.")
 
 
 class IngestionSettings(BaseSettings):
@@ -163,6 +201,10 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Root log level.")
     log_json: bool = Field(True, description="Structured JSON logs (false: plain text).")
+    service_hours: str = Field(
+        "8:00–22:00", description="When human agents answer (told to customers on handoff)."
+    )
+    bot_name: str = Field("小帆", description="The assistant's name in replies.")
 
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     milvus: MilvusSettings = Field(default_factory=MilvusSettings)
@@ -171,6 +213,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
+    business: BusinessDataSettings = Field(default_factory=BusinessDataSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
 

@@ -62,7 +62,7 @@ def configure_logging(*, level: str = "INFO", json_logs: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "urllib3", "multipart", "milvus_lite", "pymilvus"):
+    for noisy in ("httpx", "httpcore", "urllib3", "multipart", "milvus_lite", "pymilvus", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Uvicorn's own handlers would print unmasked, unstructured lines; route them to ours.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
