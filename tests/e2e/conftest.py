@@ -9,17 +9,14 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from pymilvus import MilvusClient
-from sqlalchemy import create_engine, text
 
-from app.core import migrations
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import fresh_pg_database
 
 REDIS_URL = os.environ.get("KEFU_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
@@ -42,16 +39,8 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
 
 @pytest.fixture
 def committed_pg() -> Iterator[str]:
-    name = f"kefu_e2e_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    migrations.upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_pg_database("kefu_e2e") as url:
+        yield url
 
 
 @pytest.fixture
