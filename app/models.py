@@ -2,14 +2,32 @@
 
 from app.auth.models import ApiKey
 from app.conversation.models import Conversation, Message, TurnTrace
+from app.customers.models import (
+    Bill,
+    BillItem,
+    Customer,
+    Membership,
+    Order,
+    OrderItem,
+    Ticket,
+    TierChange,
+)
 from knowledge.models import Document, IngestionJob, KnowledgeBase
 
 __all__ = [
     "ApiKey",
+    "Bill",
+    "BillItem",
     "Conversation",
+    "Customer",
     "Document",
     "IngestionJob",
     "KnowledgeBase",
+    "Membership",
     "Message",
+    "Order",
+    "OrderItem",
+    "Ticket",
+    "TierChange",
     "TurnTrace",
 ]

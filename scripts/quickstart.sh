@@ -24,6 +24,8 @@ pip install -q -e . >&2
 export KEFU_DATA_DIR=${KEFU_DATA_DIR:-./data}
 mkdir -p "$KEFU_DATA_DIR"
 kefu migrate >&2
+echo "==> loading demo customers (bills, orders, memberships)" >&2
+kefu demo-data >&2
 
 key_file="$KEFU_DATA_DIR/quickstart-admin.key"
 if [ ! -s "$key_file" ]; then

@@ -1,0 +1,101 @@
+"""The tool definitions are strict, valid JSON Schema, and the runner enforces the same rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.tools import arguments
+from app.tools.schemas import ACCOUNT_TOOLS, TOOL_NAMES, TOOLS, parameters, tool_definitions
+
+jsonschema = pytest.importorskip("jsonschema")
+
+
+def _walk(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [schema]
+    for sub in schema.get("properties", {}).values():
+        found += _walk(sub)
+    return found
+
+
+def test_names_and_shape() -> None:
+    assert TOOL_NAMES == (
+        "get_bill",
+        "get_order",
+        "get_membership",
+        "create_ticket",
+        "request_human",
+    )
+    assert set(TOOL_NAMES) > ACCOUNT_TOOLS and "request_human" not in ACCOUNT_TOOLS
+    for tool in TOOLS:
+        assert tool["type"] == "function"
+        fn = tool["function"]
+        assert fn["strict"] is True and 40 < len(fn["description"]) < 600
+        assert set(fn) == {"name", "description", "strict", "parameters"}
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=TOOL_NAMES)
+def test_strict_mode_rules(tool: dict[str, Any]) -> None:
+    params = tool["function"]["parameters"]
+    jsonschema.Draft202012Validator.check_schema(params)
+    for node in _walk(params):
+        types = node["type"] if isinstance(node["type"], list) else [node["type"]]
+        if "object" in types:
+            assert node["additionalProperties"] is False
+            assert node["required"] == list(node["properties"])  # every property required
+        if "string" in types and "enum" not in node:
+            assert 0 < node["maxLength"] <= 500  # bounded strings
+    # No tool can be pointed at another customer.
+    for name in params["properties"]:
+        assert name not in {"customer_id", "phone", "account", "account_id", "user_id"}
+
+
+def test_month_pattern_and_nullable_values() -> None:
+    month = parameters("get_bill")["properties"]["month"]
+    assert month["pattern"] == r"^\d{4}-\d{2}$"
+    assert parameters("get_order")["properties"]["order_id"]["type"] == ["string", "null"]
+    assert parameters("get_membership") == {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": False,
+    }
+
+
+GOOD = {
+    "get_bill": {"month": "2026-10"},
+    "get_order": {"order_id": None},
+    "get_membership": {},
+    "create_ticket": {"category": "billing", "summary": "十月账单有异议", "reference": "2026-10"},
+    "request_human": {"reason": "complaint", "summary": "客户要投诉"},
+}
+BAD = {
+    "get_bill": [{"month": "2026/10"}, {"month": "202610"}, {}, {"month": "2026-10", "x": 1}],
+    "get_order": [{"order_id": "YF 1"}, {"order_id": "Y" * 33}, {"order_id": 5}],
+    "get_membership": [{"customer_id": "C10002"}],
+    "create_ticket": [
+        {"category": "refund", "summary": "一个问题的描述", "reference": None},
+        {"category": "order", "summary": "x" * 501, "reference": None},
+        {"category": "order", "summary": "hi", "reference": None},
+    ],
+    "request_human": [{"reason": "bored", "summary": "x"}, {"reason": "other", "summary": ""}],
+}
+
+
+@pytest.mark.parametrize("name", TOOL_NAMES)
+def test_runner_checks_agree_with_jsonschema(name: str) -> None:
+    validator = jsonschema.Draft202012Validator(parameters(name))
+    assert validator.is_valid(GOOD[name])
+    arguments.check(GOOD[name], parameters(name))
+    for bad in BAD[name]:
+        assert not validator.is_valid(bad), bad
+        with pytest.raises(arguments.ArgumentError):
+            arguments.check(bad, parameters(name))
+
+
+def test_definitions_are_copies() -> None:
+    tools = tool_definitions()
+    tools[0]["function"]["parameters"]["properties"].clear()
+    assert parameters("get_bill")["properties"]
+    assert [t["function"]["name"] for t in tool_definitions(("get_bill",))] == ["get_bill"]
