@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.cache import Cache, build_cache
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
+from app.routing import Router
 from ingestion.context import IngestionContext
 from ingestion.queue import IngestionQueue
 from knowledge.index import KnowledgeIndex
@@ -52,6 +54,11 @@ class Runtime:
             index=index,
             ingestion=IngestionQueue(context),
         )
+
+    @cached_property
+    def router(self) -> Router:
+        # Built on first use: it embeds its intent exemplars (about 2 s) with the index's model.
+        return Router(self.index.embedder, service_hours=self.settings.service_hours)
 
     def vector_store_ping(self) -> str:
         return self.index.ping()

@@ -21,6 +21,9 @@ if ! python -c "import torch" 2>/dev/null; then
 fi
 echo "==> installing kefu with its test dependencies" >&2
 pip install -q -e ".[test]"
+# A real vLLM (CPU build) in its own venv serves a tiny random Qwen3 for the LLM contract tests.
+echo "==> vLLM (CPU) for the contract tests" >&2
+bash scripts/install-vllm.sh
 
 echo "==> ruff" >&2
 ruff check .

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import demo, ingest, keys, server
+from app.cli import chat, demo, evaluate, ingest, keys, server
 
 cli = typer.Typer(
     name="kefu",
@@ -17,6 +17,8 @@ cli.add_typer(keys.app, name="keys")
 server.register(cli)
 ingest.register(cli)
 demo.register(cli)
+evaluate.register(cli)
+chat.register(cli)
 
 
 def main() -> None:

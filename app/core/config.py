@@ -174,6 +174,24 @@ class ChannelSettings(BaseSettings):
     wecom_secret: SecretStr | None = Field(None, description="WeCom app secret.")
 
 
+class AgentSettings(BaseSettings):
+    model_config = _config("KEFU_AGENT_")
+
+    knowledge_bases: list[str] = Field(
+        default_factory=list,
+        description="Knowledge bases (names) the bot answers from; empty: all of them.",
+    )
+    history_turns: int = Field(8, ge=0, le=50, description="Earlier turns given to the agent.")
+    top_k: int = Field(5, ge=1, le=20, description="Passages retrieved per question.")
+    extractive_min_score: float = Field(
+        0.82,
+        ge=0,
+        le=1,
+        description="Without an LLM, quote the best passage only when its cosine similarity "
+        "reaches this; below it the bot offers a human instead.",
+    )
+
+
 class LimitSettings(BaseSettings):
     model_config = _config("KEFU_LIMIT_")
 
@@ -214,6 +232,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     business: BusinessDataSettings = Field(default_factory=BusinessDataSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
 

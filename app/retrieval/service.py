@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 from sqlalchemy.orm import Session
 
 from app.core.errors import AppError
+from app.retrieval.fusion import diversify, interleave
+from app.retrieval.query import query_language
 from knowledge import service as knowledge_service
-from knowledge.chunks import Hit
+from knowledge.chunks import Hit, Language
 from knowledge.index import KnowledgeIndex
 from knowledge.models import KnowledgeBase
+from knowledge.vectorstore.base import rrf_fuse
 
 
 class EmbeddingModelMismatch(AppError):
@@ -23,11 +26,20 @@ class EmbeddingModelMismatch(AppError):
 @dataclass(frozen=True)
 class SearchParams:
     top_k: int = 5
-    candidates: int = 40
+    candidates: int = 40  # per candidate list (dense and keyword, per language)
     per_document: int = 2
     score_floor: float = 0.0
     kind: str | None = None
-    lang: str | None = None
+    lang: str | None = None  # a filter: only chunks in this language
+    # The question's language; detected from the query when None. Give it when the query
+    # is longer than the question (a follow-up with its context) and could read otherwise.
+    query_lang: str | None = None
+    # Slots for documents in other languages than the query's: 1 alternates languages,
+    # lower gives them fewer slots, 0 ranks them after every document in the query's.
+    cross_lingual_weight: float = 1.0
+    # Dense and keyword weights, and the RRF constant, within the query's language.
+    weights: tuple[float, float] = (1.0, 1.0)
+    rrf_k: int = 60
 
 
 def check_model(kb: KnowledgeBase, index: KnowledgeIndex) -> None:
@@ -50,35 +62,67 @@ def search(
     query: str,
     params: SearchParams = SearchParams(),
 ) -> list[Hit]:
+    """The best chunks for ``query``, each language searched on its own terms.
+
+    In the query's language, dense and BM25 candidates are fused by reciprocal rank. In any
+    other language only the dense list counts: BM25 has no words to match there, and raw
+    cosines across languages sit lower than within one, so one merged list would bury those
+    documents. Each language's list is diversified by document, then the lists are
+    interleaved (see ``app.retrieval.fusion``).
+    """
     if not kbs or not query.strip():
         return []
     for kb in kbs:
         check_model(kb, index)
     store = index.store(model_name=kbs[0].embedding_model, dim=kbs[0].embedding_dim)
     vector = index.embedder.embed_queries([query])[0]
-    hits = store.hybrid_search(
-        kb_ids=[kb.id for kb in kbs],
-        query_text=query,
-        query_vector=vector,
-        top_k=params.candidates,
-        candidates=params.candidates,
-        kind=params.kind,
-        lang=params.lang,
-    )
+    query_lang = params.query_lang or query_language(query)
+    kb_ids = [kb.id for kb in kbs]
+    per_language: list[tuple[float, list[Hit]]] = []
+    for lang in _languages(query_lang, params.lang):
+        dense = store.dense_search(
+            kb_ids=kb_ids,
+            query_vector=vector,
+            top_k=params.candidates,
+            kind=params.kind,
+            lang=lang,
+        )
+        if lang == query_lang:
+            keyword = store.keyword_search(
+                kb_ids=kb_ids,
+                query_text=query,
+                top_k=params.candidates,
+                kind=params.kind,
+                lang=lang,
+            )
+            fused = rrf_fuse(
+                dense, keyword, weights=params.weights, rrf_k=params.rrf_k, top_k=params.candidates
+            )
+            per_language.append((1.0, fused))
+        else:
+            per_language.append((params.cross_lingual_weight, dense))
     # Only each document's switched-to version is visible (see ingestion.pipeline).
     live = knowledge_service.indexed_versions(
-        db_session=db_session, document_ids=[h.chunk.document_id for h in hits]
+        db_session=db_session,
+        document_ids=[h.chunk.document_id for _, hits in per_language for h in hits],
     )
-    per_doc: Counter[int] = Counter()
-    out: list[Hit] = []
-    for hit in hits:
-        doc_id = hit.chunk.document_id
-        if live.get(doc_id) != hit.chunk.version or hit.score < params.score_floor:
-            continue
-        if per_doc[doc_id] >= params.per_document:
-            continue
-        per_doc[doc_id] += 1
-        out.append(hit)
-        if len(out) >= params.top_k:
-            break
-    return out
+    lists = [
+        (
+            weight,
+            diversify(
+                [h for h in hits if live.get(h.chunk.document_id) == h.chunk.version],
+                per_document=params.per_document,
+            ),
+        )
+        for weight, hits in per_language
+    ]
+    merged = interleave(lists)
+    return [h for h in merged if h.score >= params.score_floor][: params.top_k]
+
+
+def _languages(query_lang: str, only: str | None) -> list[str]:
+    """The languages to search, the query's first (it wins ties when interleaving)."""
+    if only is not None:
+        return [only]
+    others = [lang for lang in get_args(Language) if lang != query_lang]
+    return [query_lang, *others]

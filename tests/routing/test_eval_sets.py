@@ -8,7 +8,8 @@ import pytest
 
 from app.routing import Router
 from knowledge.embeddings import Embedder
-from tests.routing.conftest import DATA, DEV_SET, load_faqs, load_questions
+from tests.conftest import DEV_SET
+from tests.routing.conftest import DATA, load_faqs, load_questions
 
 
 def route_accuracy(router: Router, folder: Path) -> float:

@@ -1,0 +1,119 @@
+"""Conversations, messages and traces in SQL: single-entity queries, session passed in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.conversation.models import (
+    Conversation,
+    ConversationStatus,
+    Message,
+    MessageRole,
+    TurnTrace,
+)
+from app.core.db import utcnow
+
+
+def get(*, db_session: Session, conversation_id: str) -> Conversation | None:
+    return db_session.get(Conversation, conversation_id)
+
+
+def create(
+    *,
+    db_session: Session,
+    channel: str,
+    external_user_id: str | None,
+    customer_id: str | None,
+    conversation_id: str | None = None,
+) -> Conversation:
+    conv = Conversation(channel=channel, external_user_id=external_user_id, customer_id=customer_id)
+    if conversation_id:
+        conv.id = conversation_id
+    db_session.add(conv)
+    db_session.flush()
+    return conv
+
+
+def find_by_client_id(
+    *, db_session: Session, conversation_id: str, client_message_id: str
+) -> tuple[Message, Message | None] | None:
+    """The customer message with this client id and the answer it got, if any."""
+    user_msg = db_session.scalar(
+        select(Message).where(
+            Message.conversation_id == conversation_id,
+            Message.client_message_id == client_message_id,
+        )
+    )
+    if user_msg is None:
+        return None
+    reply = db_session.scalar(
+        select(Message).where(Message.reply_to_id == user_msg.id).order_by(Message.id).limit(1)
+    )
+    return user_msg, reply
+
+
+def add_message(
+    *,
+    db_session: Session,
+    conversation: Conversation,
+    role: MessageRole,
+    content: str,
+    client_message_id: str | None = None,
+    reply_to_id: int | None = None,
+    route: str | None = None,
+    citations: list[dict[str, Any]] | None = None,
+    latency_ms: int | None = None,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+) -> Message:
+    msg = Message(
+        conversation_id=conversation.id,
+        role=role,
+        content=content,
+        client_message_id=client_message_id,
+        reply_to_id=reply_to_id,
+        route=route,
+        citations=citations or [],
+        latency_ms=latency_ms,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )
+    db_session.add(msg)
+    conversation.last_message_at = utcnow()
+    db_session.flush()
+    return msg
+
+
+def history(
+    *, db_session: Session, conversation_id: str, before_id: int | None, turns: int
+) -> list[tuple[str, str]]:
+    """The last ``turns`` exchanges before a message, oldest first, as (role, content)."""
+    if turns <= 0:
+        return []
+    stmt = select(Message.role, Message.content).where(
+        Message.conversation_id == conversation_id,
+        Message.role.in_((MessageRole.USER, MessageRole.ASSISTANT, MessageRole.AGENT)),
+    )
+    if before_id is not None:
+        stmt = stmt.where(Message.id < before_id)
+    rows = db_session.execute(stmt.order_by(Message.id.desc()).limit(turns * 2)).all()
+    return [
+        ("user" if role == MessageRole.USER else "assistant", content)
+        for role, content in reversed(rows)
+    ]
+
+
+def set_status(*, conversation: Conversation, status: ConversationStatus) -> None:
+    conversation.status = status
+
+
+def add_trace(
+    *, db_session: Session, conversation_id: str, message_id: int, **fields: Any
+) -> TurnTrace:
+    trace = TurnTrace(conversation_id=conversation_id, message_id=message_id, **fields)
+    db_session.add(trace)
+    db_session.flush()
+    return trace

@@ -1,0 +1,102 @@
+"""`kefu eval` on a toy set, through the CLI entry point: output format and plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.evaluation.service import ROUTES
+from tests.retrieval import library
+
+KB = ["borrowing-rules.md", "library-card.md", "printing.md", "faq.csv"]
+QUESTIONS = [
+    {
+        "id": "t1",
+        "lang": "zh",
+        "history": [],
+        "question": "你好",
+        "route": "smalltalk",
+        "sources": [],
+    },
+    {
+        "id": "t2",
+        "lang": "en",
+        "history": [],
+        "question": "I want to talk to a real person",
+        "route": "handoff",
+        "sources": [],
+    },
+    {
+        "id": "t3",
+        "lang": "zh",
+        "history": [],
+        "question": "借的书能续借吗",
+        "route": "faq",
+        "sources": ["faq.csv", "borrowing-rules.md"],
+    },
+    {
+        "id": "t4",
+        "lang": "zh",
+        "history": [],
+        "question": "借书证丢了，补办要多少钱？",
+        "route": "llm",
+        "sources": ["library-card.md"],
+    },
+    {
+        "id": "t5",
+        "lang": "en",
+        "history": [],
+        "question": "What is the fine for returning a book late?",
+        "route": "llm",
+        "sources": ["borrowing-rules.md"],
+    },
+    {
+        "id": "t6",
+        "lang": "en",
+        "history": [
+            {"role": "user", "content": "How much is black-and-white printing?"},
+            {"role": "assistant", "content": "0.5 yuan a page."},
+        ],
+        "question": "and colour?",
+        "route": "llm",
+        "sources": ["printing.md"],
+    },
+]
+
+
+def test_kefu_eval_writes_one_line_a_question_and_a_plot(tmp_path: Path) -> None:
+    set_dir = tmp_path / "toy"
+    library.write(set_dir / "kb", KB)
+    lines = [json.dumps(item, ensure_ascii=False) for item in QUESTIONS]
+    (set_dir / "questions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "results" / "toy.jsonl"
+
+    result = CliRunner().invoke(cli, ["eval", str(set_dir), "--out", str(out)])
+
+    assert result.exit_code == 0, result.output
+    answers = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [a["id"] for a in answers] == [item["id"] for item in QUESTIONS]
+    for answer in answers:
+        assert list(answer) == ["id", "route", "intent", "sources"]
+        assert answer["route"] in ROUTES and answer["intent"]
+        assert len(answer["sources"]) <= 5
+        assert len(set(answer["sources"])) == len(answer["sources"])
+        assert set(answer["sources"]) <= set(KB)
+    routes = {a["id"]: a["route"] for a in answers}
+    assert routes["t1"] == "smalltalk" and routes["t2"] == "handoff"
+    assert "printing.md" in {a["id"]: a for a in answers}["t6"]["sources"][:2]
+
+    plot = out.with_suffix(".png")
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for heading in ("hit@5", "MRR", "doc-hit@5", "route accuracy", "expected \\ predicted"):
+        assert heading in result.stdout
+
+
+def test_kefu_eval_refuses_a_folder_without_documents(tmp_path: Path) -> None:
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "questions.jsonl").write_text("", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path), "--out", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 1 and "no supported document" in " ".join(result.output.split())

@@ -1,0 +1,162 @@
+"""A real vLLM server (CPU build) serving a tiny random Qwen3, once per test session.
+
+The vLLM interpreter is ``KEFU_VLLM_PYTHON`` (default ``.venv-vllm/bin/python``, made by
+``scripts/install-vllm.sh``). Without it these tests fail under CI (``CI`` set) and are
+skipped elsewhere, with the command that installs it.
+
+The server runs with the flags production uses for Qwen3 (auto tool choice, hermes tool
+parser, qwen3 reasoning parser, xgrammar structured outputs) plus the CPU ones: eager mode
+(no torch.compile: ~40 s instead of ~85 s to start), bfloat16, a small context and KV cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+SERVED_NAME = "tiny-qwen3"
+START_TIMEOUT = float(os.environ.get("KEFU_VLLM_START_TIMEOUT", "300"))
+
+
+@dataclass(frozen=True)
+class VLLMServer:
+    base_url: str
+    model: str
+    model_dir: Path
+    log: Path
+    startup_s: float
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.model_dir / "kefu_test_meta.json").read_text())
+        return data
+
+
+def _vllm_python() -> Path:
+    configured = os.environ.get("KEFU_VLLM_PYTHON")
+    python = Path(configured) if configured else ROOT / ".venv-vllm" / "bin" / "python"
+    if not python.exists():
+        message = (
+            f"no vLLM interpreter at {python}: run `bash scripts/install-vllm.sh` "
+            "(or set KEFU_VLLM_PYTHON)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return python
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    python = _vllm_python()
+    work = tmp_path_factory.mktemp("vllm")
+    model_dir = work / "tiny-qwen3"
+    env = {
+        **os.environ,
+        # Nothing leaves this machine: no hub look-ups, no usage statistics.
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+        "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB; the default would take a large share of RAM
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    built = subprocess.run(
+        [str(python), str(HERE / "tiny_qwen3.py"), str(model_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if built.returncode != 0:
+        pytest.fail(f"building the tiny Qwen3 failed:\n{built.stderr[-3000:]}")
+
+    port = _free_port()
+    log = work / "vllm.log"
+    command = [
+        str(python),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model", str(model_dir),
+        "--served-model-name", SERVED_NAME,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--enable-auto-tool-choice",
+        "--tool-call-parser", "hermes",
+        "--reasoning-parser", "qwen3",
+        "--structured-outputs-config", '{"backend":"xgrammar","disable_any_whitespace":true}',
+        "--dtype", "bfloat16",
+        "--max-model-len", "2048",
+        "--max-num-seqs", "4",
+        "--enforce-eager",
+        "--seed", "0",
+    ]  # fmt: skip
+    started = time.monotonic()
+    with log.open("wb") as sink:
+        # A session of its own, so teardown can stop vLLM and the engine processes it forks.
+        process = subprocess.Popen(
+            command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"vLLM exited with {process.returncode}:\n{_tail(log)}")
+            if time.monotonic() - started > START_TIMEOUT:
+                pytest.fail(f"vLLM not ready after {START_TIMEOUT:.0f} s:\n{_tail(log)}")
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)  # polling a condition, not waiting for a guessed duration
+        startup = time.monotonic() - started
+        print(f"\nvLLM ready in {startup:.1f} s (log: {log})", file=sys.stderr)
+        yield VLLMServer(f"{base}/v1", SERVED_NAME, model_dir, log, startup)
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    pgid = os.getpgid(process.pid)  # == process.pid: it leads the session it started
+    os.killpg(pgid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    # Engine processes that outlived the API server.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
