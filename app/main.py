@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             yield
         finally:
             if owned:
-                app.state.runtime.close()
+                await app.state.runtime.aclose()
 
     app = FastAPI(
         title="kefu",

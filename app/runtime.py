@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.cache import Cache, build_cache
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
+from app.llm import LLMClient
 from app.routing import Router
 from ingestion.context import IngestionContext
 from ingestion.queue import IngestionQueue
@@ -28,6 +29,8 @@ class Runtime:
     cache: Cache
     index: KnowledgeIndex
     ingestion: IngestionQueue
+    # None when no endpoint is configured: the bot answers from rules, FAQ and passages.
+    llm: LLMClient | None = None
 
     @classmethod
     def build(
@@ -53,6 +56,7 @@ class Runtime:
             cache=cache or build_cache(settings.redis.url),
             index=index,
             ingestion=IngestionQueue(context),
+            llm=LLMClient(settings.llm) if settings.llm.base_url else None,
         )
 
     @cached_property
@@ -62,6 +66,11 @@ class Runtime:
 
     def vector_store_ping(self) -> str:
         return self.index.ping()
+
+    async def aclose(self) -> None:
+        if self.llm is not None:
+            await self.llm.aclose()
+        self.close()
 
     def close(self) -> None:
         self.ingestion.close()

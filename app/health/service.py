@@ -86,6 +86,9 @@ def _llm(runtime: Runtime) -> Check:
             "llm", "not_configured", False, "none", "answers from rules, FAQ and passages only"
         )
 
+    if runtime.llm is not None and runtime.llm.breaker_state == "open":
+        # Recent calls failed: answers fall back to passages until the breaker lets one through.
+        return Check("llm", "degraded", False, "openai", "circuit breaker open")
     base_url = llm.base_url.rstrip("/")
     key = llm.api_key.get_secret_value() if llm.api_key else None
     headers = {"Authorization": f"Bearer {key}"} if key else {}

@@ -1,0 +1,73 @@
+"""/readyz reports the LLM: ready when the endpoint answers, degraded (never 503) when it is
+down or the client's circuit breaker is open, since the bot still answers without it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.cache import InProcessCache
+from app.core.config import LLMSettings, Settings
+from app.llm import LLMError
+from app.main import create_app
+from app.runtime import Runtime
+from tests.llm.scripted_server import ScriptedServer, Status
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as server:
+        yield server
+
+
+def _client(settings: Settings, runtime_parts: Runtime, base_url: str) -> TestClient:
+    settings.llm = LLMSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        base_url=base_url,
+        model="scripted-model",
+        max_retries=0,
+        breaker_failures=1,
+        breaker_reset=600,
+    )
+    rt = Runtime.build(
+        settings,
+        engine=runtime_parts.engine,
+        session_factory=runtime_parts.session_factory,
+        cache=InProcessCache(),
+    )
+    return TestClient(create_app(runtime=rt))
+
+
+def _llm_state(client: TestClient) -> tuple[int, str, str]:
+    resp = client.get("/readyz")
+    llm = resp.json()["components"]["llm"]
+    return resp.status_code, llm["state"], llm["detail"]
+
+
+def test_llm_ready_then_degraded_when_the_breaker_opens(
+    settings: Settings, runtime: Runtime, scripted: ScriptedServer
+) -> None:
+    with _client(settings, runtime, scripted.base_url) as client:
+        assert _llm_state(client)[:2] == (200, "ready")
+        rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        assert rt.llm is not None
+        scripted.script(Status(500))
+        with pytest.raises(LLMError):
+            client.portal.call(  # type: ignore[union-attr]
+                rt.llm.complete, [{"role": "user", "content": "hi"}]
+            )
+        status, state, detail = _llm_state(client)
+        assert (status, state) == (200, "degraded") and "breaker" in detail
+
+
+def test_unreachable_llm_is_degraded_not_unavailable(settings: Settings, runtime: Runtime) -> None:
+    with _client(settings, runtime, "http://127.0.0.1:1/v1") as client:
+        status, state, _ = _llm_state(client)
+        assert (status, state) == (200, "degraded")
