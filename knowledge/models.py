@@ -5,23 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.db import Base, TimestampMixin, utcnow
-
-BigId = BigInteger().with_variant(Integer, "sqlite")
-
-
-def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda e: [m.value for m in e],
-    )
+from app.core.db import Base, BigId, TimestampMixin, str_enum, utcnow
 
 
 class DocumentStatus(enum.StrEnum):
@@ -73,7 +60,7 @@ class Document(TimestampMixin, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     indexed_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status: Mapped[DocumentStatus] = mapped_column(
-        _enum(DocumentStatus, "document_status"), default=DocumentStatus.QUEUED
+        str_enum(DocumentStatus, "document_status"), default=DocumentStatus.QUEUED
     )
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -92,9 +79,9 @@ class IngestionJob(TimestampMixin, Base):
     document_id: Mapped[int | None] = mapped_column(
         ForeignKey("documents.id", ondelete="SET NULL"), nullable=True, index=True
     )
-    kind: Mapped[JobKind] = mapped_column(_enum(JobKind, "job_kind"), default=JobKind.INGEST)
+    kind: Mapped[JobKind] = mapped_column(str_enum(JobKind, "job_kind"), default=JobKind.INGEST)
     status: Mapped[JobStatus] = mapped_column(
-        _enum(JobStatus, "job_status"), default=JobStatus.QUEUED
+        str_enum(JobStatus, "job_status"), default=JobStatus.QUEUED
     )
     # The document version this job indexes; a stale job (superseded upload) does nothing.
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)

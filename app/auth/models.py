@@ -3,10 +3,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Enum, Integer, String
+from sqlalchemy import JSON, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, utcnow
+from app.core.db import Base, BigId, str_enum, utcnow
 
 
 class Role(enum.StrEnum):
@@ -18,18 +18,9 @@ class Role(enum.StrEnum):
 class ApiKey(Base):
     __tablename__ = "api_keys"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
-    role: Mapped[Role] = mapped_column(
-        Enum(
-            Role,
-            name="api_key_role",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        )
-    )
+    role: Mapped[Role] = mapped_column(str_enum(Role, "api_key_role"))
     # The first characters of the key, shown in listings and used to find the row; the
     # key itself is only ever stored as its SHA-256.
     prefix: Mapped[str] = mapped_column(String(16), index=True)

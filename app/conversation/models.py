@@ -7,8 +7,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
-    Enum,
     Float,
     ForeignKey,
     Index,
@@ -19,20 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.db import Base, TimestampMixin, utcnow
-
-BigId = BigInteger().with_variant(Integer, "sqlite")
-
-
-def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda e: [m.value for m in e],
-    )
+from app.core.db import Base, BigId, TimestampMixin, str_enum, utcnow
 
 
 def new_conversation_id() -> str:
@@ -62,7 +47,7 @@ class Conversation(TimestampMixin, Base):
     external_user_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[ConversationStatus] = mapped_column(
-        _enum(ConversationStatus, "conversation_status"), default=ConversationStatus.BOT
+        str_enum(ConversationStatus, "conversation_status"), default=ConversationStatus.BOT
     )
     assigned_agent: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # Running summary of turns that no longer fit the history budget.
@@ -85,7 +70,7 @@ class Message(Base):
     conversation_id: Mapped[str] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
-    role: Mapped[MessageRole] = mapped_column(_enum(MessageRole, "message_role"))
+    role: Mapped[MessageRole] = mapped_column(str_enum(MessageRole, "message_role"))
     content: Mapped[str] = mapped_column(Text)
     # Set by the client on customer messages, so a retried send is answered once.
     client_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -12,9 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger,
     Date,
-    Enum,
     ForeignKey,
     Integer,
     Numeric,
@@ -24,21 +22,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.db import Base, TimestampMixin
+from app.core.db import Base, BigId, TimestampMixin, str_enum
 
-BigId = BigInteger().with_variant(Integer, "sqlite")
 Money = Numeric(10, 2)
-
-
-def _enum(cls: type[enum.StrEnum], name: str, length: int = 16) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=length,
-        values_callable=lambda e: [m.value for m in e],
-    )
 
 
 class BillStatus(enum.StrEnum):
@@ -144,7 +130,7 @@ class Bill(Base):
     issued_on: Mapped[date] = mapped_column(Date)
     # Prepaid accounts (Yunfan's model) settle from the balance as they go and have none.
     due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
-    status: Mapped[BillStatus] = mapped_column(_enum(BillStatus, "bill_status"))
+    status: Mapped[BillStatus] = mapped_column(str_enum(BillStatus, "bill_status"))
 
     items: Mapped[list[BillItem]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="BillItem.position"
@@ -157,7 +143,7 @@ class BillItem(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     bill_id: Mapped[int] = mapped_column(ForeignKey("bills.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    category: Mapped[BillCategory] = mapped_column(_enum(BillCategory, "bill_category"))
+    category: Mapped[BillCategory] = mapped_column(str_enum(BillCategory, "bill_category"))
     description: Mapped[str] = mapped_column(String(128))
     amount: Mapped[Decimal] = mapped_column(Money)  # negative for discounts
     quantity: Mapped[Decimal | None] = mapped_column(Numeric(10, 2), nullable=True)
@@ -176,15 +162,15 @@ class Order(Base):
     amount: Mapped[Decimal] = mapped_column(Money)  # paid, shipping included
     shipping_fee: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
     payment_method: Mapped[PaymentMethod] = mapped_column(
-        _enum(PaymentMethod, "payment_method", 24)
+        str_enum(PaymentMethod, "payment_method", 24)
     )
-    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus, "order_status", 24))
+    status: Mapped[OrderStatus] = mapped_column(str_enum(OrderStatus, "order_status", 24))
     carrier: Mapped[str | None] = mapped_column(String(32), nullable=True)
     tracking_no: Mapped[str | None] = mapped_column(String(40), nullable=True)
     shipped_at: Mapped[datetime | None] = mapped_column(nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
     refund_status: Mapped[RefundStatus | None] = mapped_column(
-        _enum(RefundStatus, "refund_status"), nullable=True
+        str_enum(RefundStatus, "refund_status"), nullable=True
     )
     refund_amount: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
     refund_reason: Mapped[str | None] = mapped_column(String(128), nullable=True)
@@ -213,7 +199,7 @@ class Membership(Base):
     customer_id: Mapped[str] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
     )
-    tier: Mapped[Tier] = mapped_column(_enum(Tier, "membership_tier"))
+    tier: Mapped[Tier] = mapped_column(str_enum(Tier, "membership_tier"))
     tier_valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
     # Spend over the last 12 months that counts towards tiers, as of the last monthly check.
     qualifying_spend: Mapped[Decimal] = mapped_column(Money)
@@ -235,8 +221,8 @@ class TierChange(Base):
     )
     changed_on: Mapped[date] = mapped_column(Date)
     # None: the customer joined. Distinct enum names keep the CHECK constraint names apart.
-    from_tier: Mapped[Tier | None] = mapped_column(_enum(Tier, "from_tier"), nullable=True)
-    to_tier: Mapped[Tier] = mapped_column(_enum(Tier, "to_tier"))
+    from_tier: Mapped[Tier | None] = mapped_column(str_enum(Tier, "from_tier"), nullable=True)
+    to_tier: Mapped[Tier] = mapped_column(str_enum(Tier, "to_tier"))
     reason: Mapped[str] = mapped_column(String(255))
 
 
@@ -249,9 +235,9 @@ class Ticket(TimestampMixin, Base):
     )
     # No foreign key: tickets also come from channels without a stored conversation.
     conversation_id: Mapped[str] = mapped_column(String(64), index=True)
-    category: Mapped[TicketCategory] = mapped_column(_enum(TicketCategory, "ticket_category"))
+    category: Mapped[TicketCategory] = mapped_column(str_enum(TicketCategory, "ticket_category"))
     summary: Mapped[str] = mapped_column(Text)
     reference: Mapped[str | None] = mapped_column(String(32), nullable=True)
     status: Mapped[TicketStatus] = mapped_column(
-        _enum(TicketStatus, "ticket_status"), default=TicketStatus.OPEN
+        str_enum(TicketStatus, "ticket_status"), default=TicketStatus.OPEN
     )
