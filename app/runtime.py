@@ -64,9 +64,6 @@ class Runtime:
         # Built on first use: it embeds its intent exemplars (about 2 s) with the index's model.
         return Router(self.index.embedder, service_hours=self.settings.service_hours)
 
-    def vector_store_ping(self) -> str:
-        return self.index.ping()
-
     async def aclose(self) -> None:
         if self.llm is not None:
             await self.llm.aclose()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import threading
 
+from pymilvus import MilvusClient
+
 from app.core.config import Settings
 from knowledge.embeddings import Embedder, build_embedder
 from knowledge.vectorstore import VectorStore
@@ -26,6 +28,7 @@ class KnowledgeIndex:
         self._settings = settings
         self._embedder: Embedder | None = None
         self._stores: dict[str, VectorStore] = {}
+        self._client: MilvusClient | None = None
         self._lock = threading.Lock()
 
     @property
@@ -59,37 +62,36 @@ class KnowledgeIndex:
     def current_store(self) -> VectorStore:
         return self.store(model_name=self.embedder.model_name, dim=self.embedder.dim)
 
-    def all_stores(self) -> list[VectorStore]:
-        """Every collection this index has opened (for deletes that must reach old models)."""
+    def _server(self) -> MilvusClient:
+        # One client for listing and pinging, opened on first use and kept.
         with self._lock:
-            return list(self._stores.values())
+            if self._client is None:
+                token = self._settings.milvus.token
+                self._client = connect(
+                    self._settings.milvus_uri, token=token.get_secret_value() if token else None
+                )
+            return self._client
 
-    def stores_for_delete(self) -> list[VectorStore]:
+    def all_stores(self) -> list[VectorStore]:
         """Every collection of ours on the server, so a delete also reaches old models' data."""
-        token = self._settings.milvus.token
         prefix = self._settings.milvus.collection_prefix + "_"
-        client = connect(
-            self._settings.milvus_uri, token=token.get_secret_value() if token else None
-        )
-        names = [n for n in client.list_collections() if n.startswith(prefix)]
         stores = []
-        for name in names:
+        for name in self._server().list_collections():
             dim = name.rsplit("_", 1)[-1]
-            if dim.isdigit():
+            if name.startswith(prefix) and dim.isdigit():
                 model = name[len(prefix) : -len(dim) - 1]
                 stores.append(self.store(model_name=model, dim=int(dim)))
         return stores
 
     def ping(self) -> str:
-        return MilvusVectorStore.ping(
-            self._settings.milvus_uri,
-            token=self._settings.milvus.token.get_secret_value()
-            if self._settings.milvus.token
-            else None,
-        )
+        """The server's version, or an exception if it cannot be reached."""
+        return str(self._server().get_server_version())
 
     def close(self) -> None:
         with self._lock:
             for store in self._stores.values():
                 store.close()
             self._stores.clear()
+            if self._client is not None:
+                self._client.close()
+                self._client = None

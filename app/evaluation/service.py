@@ -222,7 +222,7 @@ def run(*, set_dir: Path, settings: Settings, progress: Progress | None = None) 
             seconds["indexing"] = time.perf_counter() - started
 
             started = time.perf_counter()
-            router = Router(runtime.index.embedder)
+            router = runtime.router
             with runtime.session_factory() as db_session:
                 kb = db_session.merge(kb, load=False)
                 faqs = stored_faqs(db_session=db_session, index=runtime.index, kb=kb)

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import httpx
 from kombu import Connection  # type: ignore[attr-defined]
 from sqlalchemy import text
 
@@ -49,7 +48,7 @@ def _database(runtime: Runtime) -> Check:
 
 def _vector_store(runtime: Runtime) -> Check:
     backend = "milvus" if runtime.settings.milvus.uri else "milvus-lite"
-    state, detail, ms = _timed(lambda: runtime.vector_store_ping())
+    state, detail, ms = _timed(runtime.index.ping)
     return Check("vector_store", state, True, backend, detail, ms)
 
 
@@ -79,30 +78,26 @@ def _redis(runtime: Runtime) -> Check:
     return Check("redis", state, True, "redis", detail, ms)
 
 
-def _llm(runtime: Runtime) -> Check:
-    llm = runtime.settings.llm
-    if not llm.base_url:
+async def _llm(runtime: Runtime) -> Check:
+    if runtime.llm is None:
         return Check(
             "llm", "not_configured", False, "none", "answers from rules, FAQ and passages only"
         )
-
-    if runtime.llm is not None and runtime.llm.breaker_state == "open":
+    # The service still answers without its LLM, so a dead one degrades rather than fails.
+    if runtime.llm.breaker_state == "open":
         # Recent calls failed: answers fall back to passages until the breaker lets one through.
         return Check("llm", "degraded", False, "openai", "circuit breaker open")
-    base_url = llm.base_url.rstrip("/")
-    key = llm.api_key.get_secret_value() if llm.api_key else None
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-
-    def ping() -> str:
-        resp = httpx.get(f"{base_url}/models", headers=headers, timeout=2.0)
-        resp.raise_for_status()
-        return ""
-
-    state, detail, ms = _timed(ping)
-    # The service still answers without its LLM, so a dead one degrades rather than fails.
-    return Check("llm", "degraded" if state == "down" else state, False, "openai", detail, ms)
+    start = time.perf_counter()
+    ok = await runtime.llm.health()
+    ms = round((time.perf_counter() - start) * 1000, 1)
+    if ok:
+        return Check("llm", "ready", False, "openai", "", ms)
+    detail = f"{runtime.llm.model} not listed by the endpoint's /models (or it is unreachable)"
+    return Check("llm", "degraded", False, "openai", detail, ms)
 
 
 async def readiness(runtime: Runtime) -> list[Check]:
-    checks = (_database, _vector_store, _broker, _redis, _llm)
-    return list(await asyncio.gather(*(asyncio.to_thread(c, runtime) for c in checks)))
+    blocking = (_database, _vector_store, _broker, _redis)
+    return list(
+        await asyncio.gather(*(asyncio.to_thread(c, runtime) for c in blocking), _llm(runtime))
+    )

@@ -156,7 +156,7 @@ def delete_document(*, db_session: Session, runtime: Runtime, doc: Document) -> 
     folder = Path(doc.storage_path).parent if doc.storage_path else None
     db_session.delete(doc)
     db_session.flush()
-    for store in runtime.index.stores_for_delete():
+    for store in runtime.index.all_stores():
         store.delete_by_document(doc.id)
     db_session.commit()
     if folder is not None:
@@ -167,7 +167,7 @@ def delete_kb(*, db_session: Session, runtime: Runtime, kb: KnowledgeBase) -> No
     kb_id = kb.id
     db_session.delete(kb)
     db_session.flush()
-    for store in runtime.index.stores_for_delete():
+    for store in runtime.index.all_stores():
         store.delete_by_kb(kb_id)
     db_session.commit()
     shutil.rmtree(runtime.settings.uploads_dir / str(kb_id), ignore_errors=True)
