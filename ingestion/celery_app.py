@@ -6,6 +6,9 @@ from celery import Celery
 
 from app.core.config import Settings, get_settings
 
+# Sent by name, so the API process never has to import the task module.
+INGEST_TASK = "ingestion.ingest_document"
+
 
 def make_celery(settings: Settings) -> Celery:
     broker = settings.celery.broker_url

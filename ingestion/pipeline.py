@@ -13,12 +13,13 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
+from app.core.db import utcnow
 from ingestion.context import IngestionContext
 from ingestion.loaders import ParseError, load
 from ingestion.splitter import split
 from knowledge import service as knowledge_service
 from knowledge.chunks import Chunk
-from knowledge.models import Document, DocumentStatus, IngestionJob, JobStatus, utcnow
+from knowledge.models import Document, DocumentStatus, IngestionJob, JobStatus
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from ingestion.celery_app import make_celery
+from ingestion.celery_app import INGEST_TASK, make_celery
 from ingestion.context import IngestionContext, set_context
 
 log = logging.getLogger(__name__)
-INGEST_TASK = "ingestion.ingest_document"
 
 
 class IngestionQueue:

@@ -7,9 +7,8 @@ from typing import Any
 from celery import shared_task
 
 from ingestion import pipeline
+from ingestion.celery_app import INGEST_TASK
 from ingestion.context import get_context
-
-INGEST_TASK = "ingestion.ingest_document"
 
 
 @shared_task(  # type: ignore[untyped-decorator]

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.db import Base, BigId, TimestampMixin, str_enum, utcnow
+from app.core.db import Base, BigId, TimestampMixin, str_enum
 
 
 class DocumentStatus(enum.StrEnum):
@@ -90,14 +90,3 @@ class IngestionJob(TimestampMixin, Base):
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
-
-
-__all__ = [
-    "Document",
-    "DocumentStatus",
-    "IngestionJob",
-    "JobKind",
-    "JobStatus",
-    "KnowledgeBase",
-    "utcnow",
-]

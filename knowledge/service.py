@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.db import utcnow
 from knowledge.models import (
     Document,
     DocumentStatus,
@@ -14,7 +15,6 @@ from knowledge.models import (
     JobKind,
     JobStatus,
     KnowledgeBase,
-    utcnow,
 )
 
 
