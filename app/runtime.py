@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.core.bus import EventBus, InProcessBus, build_bus
 from app.core.cache import Cache, build_cache
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
@@ -31,6 +32,8 @@ class Runtime:
     ingestion: IngestionQueue
     # None when no endpoint is configured: the bot answers from rules, FAQ and passages.
     llm: LLMClient | None = None
+    # Live delivery (agent replies to open widgets, customer messages to agents' consoles).
+    bus: EventBus = field(default_factory=InProcessBus)
 
     @classmethod
     def build(
@@ -40,6 +43,7 @@ class Runtime:
         engine: Engine | None = None,
         session_factory: sessionmaker[Session] | None = None,
         cache: Cache | None = None,
+        bus: EventBus | None = None,
     ) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.uploads_dir.mkdir(parents=True, exist_ok=True)
@@ -57,6 +61,7 @@ class Runtime:
             index=index,
             ingestion=IngestionQueue(context),
             llm=LLMClient(settings.llm) if settings.llm.base_url else None,
+            bus=bus or build_bus(settings.redis.url),
         )
 
     @cached_property
@@ -67,6 +72,7 @@ class Runtime:
     async def aclose(self) -> None:
         if self.llm is not None:
             await self.llm.aclose()
+        await self.bus.aclose()
         self.close()
 
     def close(self) -> None:

@@ -117,3 +117,20 @@ def add_trace(
     db_session.add(trace)
     db_session.flush()
     return trace
+
+
+def find_open(
+    *, db_session: Session, channel: str, external_user_id: str
+) -> Conversation | None:
+    """The latest conversation of this channel user that is not closed (channels without their
+    own conversation ids, such as WeChat or the OpenAI ``user`` field, continue it)."""
+    return db_session.scalar(
+        select(Conversation)
+        .where(
+            Conversation.channel == channel,
+            Conversation.external_user_id == external_user_id,
+            Conversation.status != ConversationStatus.CLOSED,
+        )
+        .order_by(Conversation.created_at.desc(), Conversation.id.desc())
+        .limit(1)
+    )

@@ -75,6 +75,12 @@ def _prepare(runtime: Runtime, req: TurnRequest) -> _Prepared:
             )
             if conv is None:
                 raise NotFound(f"conversation {req.conversation_id!r} not found")
+        elif req.external_user_id:
+            # Channels without conversation ids (WeChat, the OpenAI `user` field) continue the
+            # user's open conversation.
+            conv = conversation_service.find_open(
+                db_session=db_session, channel=req.channel, external_user_id=req.external_user_id
+            )
         if conv is None:
             conv = conversation_service.create(
                 db_session=db_session,

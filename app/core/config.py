@@ -172,6 +172,31 @@ class ChannelSettings(BaseSettings):
     wecom_corp_id: str | None = Field(None, description="WeCom corp id.")
     wecom_agent_id: str | None = Field(None, description="WeCom self-built app agent id.")
     wecom_secret: SecretStr | None = Field(None, description="WeCom app secret.")
+    wechat_api_base: str = Field(
+        "https://api.weixin.qq.com", description="WeChat OA API base URL (token, custom/send)."
+    )
+    wecom_api_base: str = Field(
+        "https://qyapi.weixin.qq.com", description="WeCom API base URL (gettoken, message/send)."
+    )
+    wechat_reply_budget: float = Field(
+        3.5,
+        gt=0,
+        le=4.5,
+        description="Seconds a WeChat/WeCom callback waits for the answer before replying "
+        "'success' and sending it later through the customer-service API (WeChat allows 5).",
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="URL customers and Dify reach this service at (widget.js, Dify OpenAPI).",
+    )
+    widget_identity_max_age: int = Field(
+        3600, ge=60, description="Seconds a signed widget identity stays valid."
+    )
+    sensitive_words_file: Path | None = Field(
+        None,
+        description="Sensitive-word list for moderation (one per line). Unset: "
+        "prompts/sensitive_words.txt.",
+    )
 
 
 class AgentSettings(BaseSettings):
