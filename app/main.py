@@ -12,15 +12,20 @@ from starlette.types import Scope
 from app import __version__
 from app.auth.router import router as auth_router
 from app.auth.router import whoami_router
+from app.channels.tencent.router import router as tencent_router
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from app.dify.router import router as dify_router
+from app.handoff.router import router as handoff_router
 from app.health.router import router as health_router
 from app.knowledge_bases.router import jobs_router
 from app.knowledge_bases.router import router as knowledge_router
+from app.openai_compat.router import router as openai_router
 from app.retrieval.router import router as retrieval_router
 from app.runtime import Runtime
+from app.widget.router import router as widget_router
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(knowledge_router)
     app.include_router(jobs_router)
     app.include_router(retrieval_router)
+    app.include_router(openai_router)
+    app.include_router(handoff_router)
+    app.include_router(widget_router)
+    app.include_router(dify_router)
+    app.include_router(tencent_router)
 
     upload_limit = settings.ingestion.max_upload_bytes * 4  # several files per request
     json_limit = settings.limits.max_body_bytes

@@ -13,8 +13,10 @@ from app.core.bus import EventBus, InProcessBus, build_bus
 from app.core.cache import Cache, build_cache
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
+from app.customers.backends import build_business_data
 from app.llm import LLMClient
 from app.routing import Router
+from app.tools.service import ToolRunner
 from ingestion.context import IngestionContext
 from ingestion.queue import IngestionQueue
 from knowledge.index import KnowledgeIndex
@@ -69,7 +71,15 @@ class Runtime:
         # Built on first use: it embeds its intent exemplars (about 2 s) with the index's model.
         return Router(self.index.embedder, service_hours=self.settings.service_hours)
 
+    @cached_property
+    def tools(self) -> ToolRunner:
+        """The agent's tools over the configured business data (SQL tables or the company API)."""
+        source = build_business_data(self.settings, session_factory=self.session_factory)
+        return ToolRunner(source, service_hours=self.settings.service_hours)
+
     async def aclose(self) -> None:
+        if "tools" in self.__dict__:
+            await self.tools.source.aclose()
         if self.llm is not None:
             await self.llm.aclose()
         await self.bus.aclose()

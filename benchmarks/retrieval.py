@@ -307,10 +307,10 @@ def markdown(timings: Sequence[Timing], n_questions: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = DOCS) -> None:
+def write_section(text: str, section: str = SECTION, path: Path = DOCS) -> None:
     """Replace the section in docs/benchmarks.md (or add it), leaving other sections alone."""
     current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(current):
         updated = pattern.sub(lambda _: text + "\n", current).rstrip() + "\n"
     else:

@@ -9,7 +9,15 @@ import typer
 from rich.console import Console
 
 from app.cli.common import ensure_schema, settings_or_exit
-from app.conversation.schemas import Citation, Citations, Done, Handoff, TextDelta, TurnRequest
+from app.conversation.schemas import (
+    Citation,
+    Citations,
+    Done,
+    Handoff,
+    TextDelta,
+    ToolCallStarted,
+    TurnRequest,
+)
 from app.conversation.turns import handle_turn, run_turn
 from app.core.errors import AppError
 from app.runtime import Runtime
@@ -97,6 +105,9 @@ async def _interactive(
                     console.print(_cite(c), style="dim", markup=False)
             elif isinstance(event, Handoff):
                 console.print(f"[yellow](handed to a human: {event.reason})[/] ", end="")
+            elif isinstance(event, ToolCallStarted):
+                args = json.dumps(event.arguments, ensure_ascii=False)
+                console.print(f"[dim](tool {event.name} {args})[/] ", end="", highlight=False)
             elif isinstance(event, Done):
                 conversation = event.conversation_id
                 console.print(f"\n[dim]route={event.route} intent={event.intent}[/]")

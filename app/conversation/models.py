@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Float,
     ForeignKey,
     Index,
@@ -52,6 +53,8 @@ class Conversation(TimestampMixin, Base):
     assigned_agent: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # Running summary of turns that no longer fit the history budget.
     summary: Mapped[str] = mapped_column(Text, default="")
+    # The newest message folded into ``summary`` (None: nothing summarised yet).
+    summary_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     messages: Mapped[list[Message]] = relationship(

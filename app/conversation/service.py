@@ -55,6 +55,12 @@ def find_by_client_id(
     return user_msg, reply
 
 
+def reply_to(*, db_session: Session, message_id: int) -> Message | None:
+    return db_session.scalar(
+        select(Message).where(Message.reply_to_id == message_id).order_by(Message.id).limit(1)
+    )
+
+
 def add_message(
     *,
     db_session: Session,
@@ -87,13 +93,13 @@ def add_message(
     return msg
 
 
-def history(
+def recent(
     *, db_session: Session, conversation_id: str, before_id: int | None, turns: int
-) -> list[tuple[str, str]]:
-    """The last ``turns`` exchanges before a message, oldest first, as (role, content)."""
+) -> list[tuple[int, str, str]]:
+    """The last ``turns`` exchanges before a message, oldest first, as (id, role, content)."""
     if turns <= 0:
         return []
-    stmt = select(Message.role, Message.content).where(
+    stmt = select(Message.id, Message.role, Message.content).where(
         Message.conversation_id == conversation_id,
         Message.role.in_((MessageRole.USER, MessageRole.ASSISTANT, MessageRole.AGENT)),
     )
@@ -101,9 +107,53 @@ def history(
         stmt = stmt.where(Message.id < before_id)
     rows = db_session.execute(stmt.order_by(Message.id.desc()).limit(turns * 2)).all()
     return [
-        ("user" if role == MessageRole.USER else "assistant", content)
-        for role, content in reversed(rows)
+        (msg_id, "user" if role == MessageRole.USER else "assistant", content)
+        for msg_id, role, content in reversed(rows)
     ]
+
+
+def history(
+    *, db_session: Session, conversation_id: str, before_id: int | None, turns: int
+) -> list[tuple[str, str]]:
+    """The last ``turns`` exchanges before a message, oldest first, as (role, content)."""
+    rows = recent(
+        db_session=db_session, conversation_id=conversation_id, before_id=before_id, turns=turns
+    )
+    return [(role, content) for _, role, content in rows]
+
+
+def unsummarised(
+    *, db_session: Session, conversation_id: str, after_id: int | None, before_id: int
+) -> list[tuple[int, str, str]]:
+    """Messages after the summary marker and before ``before_id`` (the oldest kept turn)."""
+    stmt = select(Message.id, Message.role, Message.content).where(
+        Message.conversation_id == conversation_id,
+        Message.role.in_((MessageRole.USER, MessageRole.ASSISTANT, MessageRole.AGENT)),
+        Message.id < before_id,
+    )
+    if after_id is not None:
+        stmt = stmt.where(Message.id > after_id)
+    rows = db_session.execute(stmt.order_by(Message.id)).all()
+    return [
+        (msg_id, "user" if role == MessageRole.USER else "assistant", content)
+        for msg_id, role, content in rows
+    ]
+
+
+def save_summary(
+    *,
+    db_session: Session,
+    conversation_id: str,
+    expected_marker: int | None,
+    marker: int,
+    text: str,
+) -> bool:
+    """Store a new running summary unless another turn already moved the marker."""
+    conv = db_session.get(Conversation, conversation_id, with_for_update=True)
+    if conv is None or conv.summary_message_id != expected_marker:
+        return False
+    conv.summary, conv.summary_message_id = text, marker
+    return True
 
 
 def set_status(*, conversation: Conversation, status: ConversationStatus) -> None:
@@ -119,9 +169,7 @@ def add_trace(
     return trace
 
 
-def find_open(
-    *, db_session: Session, channel: str, external_user_id: str
-) -> Conversation | None:
+def find_open(*, db_session: Session, channel: str, external_user_id: str) -> Conversation | None:
     """The latest conversation of this channel user that is not closed (channels without their
     own conversation ids, such as WeChat or the OpenAI ``user`` field, continue it)."""
     return db_session.scalar(

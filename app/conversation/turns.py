@@ -5,15 +5,19 @@ Database and embedding work runs in worker threads so the event loop keeps strea
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from app.agent import extractive
+from app.agent import prompts as agent_prompts
+from app.agent.condense import summarize
+from app.agent.memory import window
 from app.conversation import service as conversation_service
+from app.conversation.answering import answer_llm
 from app.conversation.models import ConversationStatus, MessageRole
 from app.conversation.schemas import (
     Citation,
@@ -22,45 +26,28 @@ from app.conversation.schemas import (
     Handoff,
     ReplyEvent,
     TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
     TurnOutcome,
     TurnRequest,
 )
+from app.conversation.state import Answer, Prepared
+from app.core.bus import HANDOFF_TOPIC, conversation_topic
 from app.core.errors import NotFound, Unprocessable
-from app.retrieval import service as retrieval_service
-from app.retrieval.query import contextual_query, query_language
+from app.llm import LLMError
+from app.retrieval.query import query_language
 from app.routing import RouteDecision
 from app.routing.faqs import ensure_loaded
 from app.runtime import Runtime
 from knowledge import service as knowledge_service
-from knowledge.chunks import Hit
 from knowledge.models import KnowledgeBase
 
-PROMPT_VERSION = "extractive-v1"
+log = logging.getLogger(__name__)
+# Background summaries in flight: referenced so they are not garbage collected mid-way.
+_BACKGROUND: set[asyncio.Task[None]] = set()
 
 
-@dataclass
-class _Prepared:
-    conversation_id: str
-    user_message_id: int
-    status: ConversationStatus
-    history: list[tuple[str, str]]
-    replay: TurnOutcome | None = None
-
-
-@dataclass
-class _Answer:
-    text: str
-    route: str
-    intent: str | None
-    confidence: float | None
-    citations: list[Citation] = field(default_factory=list)
-    handoff: bool = False
-    search_query: str | None = None
-    retrieved: list[dict[str, Any]] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-def _prepare(runtime: Runtime, req: TurnRequest) -> _Prepared:
+def _prepare(runtime: Runtime, req: TurnRequest) -> Prepared:
     text = req.text.strip()
     if not text:
         raise Unprocessable("message is empty")
@@ -81,6 +68,9 @@ def _prepare(runtime: Runtime, req: TurnRequest) -> _Prepared:
             conv = conversation_service.find_open(
                 db_session=db_session, channel=req.channel, external_user_id=req.external_user_id
             )
+        if conv is not None and conv.status == ConversationStatus.CLOSED:
+            # An agent closed it: a new message starts a new conversation (Done carries its id).
+            conv = None
         if conv is None:
             conv = conversation_service.create(
                 db_session=db_session,
@@ -90,6 +80,7 @@ def _prepare(runtime: Runtime, req: TurnRequest) -> _Prepared:
             )
         elif req.customer_id and conv.customer_id != req.customer_id:
             conv.customer_id = req.customer_id  # a visitor who logged in mid-conversation
+        found = None
         if req.client_message_id:
             found = conversation_service.find_by_client_id(
                 db_session=db_session,
@@ -98,12 +89,12 @@ def _prepare(runtime: Runtime, req: TurnRequest) -> _Prepared:
             )
             if found is not None and found[1] is not None:
                 reply = found[1]
-                return _Prepared(
+                return Prepared(
                     conv.id,
                     found[0].id,
                     conv.status,
                     [],
-                    TurnOutcome(
+                    replay=TurnOutcome(
                         conversation_id=conv.id,
                         answer=reply.content,
                         route=reply.route or "",
@@ -111,18 +102,45 @@ def _prepare(runtime: Runtime, req: TurnRequest) -> _Prepared:
                         replayed=True,
                     ),
                 )
-        user = conversation_service.add_message(
+        if found is not None:
+            # A retry of a message still being answered (or waiting for a person): never
+            # store it twice; the caller waits for the first answer or answers it once.
+            user = found[0]
+            pending = True
+        else:
+            user = conversation_service.add_message(
+                db_session=db_session,
+                conversation=conv,
+                role=MessageRole.USER,
+                content=text,
+                client_message_id=req.client_message_id,
+            )
+            pending = False
+        agent_settings = runtime.settings.agent
+        rows = conversation_service.recent(
             db_session=db_session,
-            conversation=conv,
-            role=MessageRole.USER,
-            content=text,
-            client_message_id=req.client_message_id,
+            conversation_id=conv.id,
+            before_id=user.id,
+            turns=agent_settings.history_turns,
         )
-        turns = runtime.settings.agent.history_turns
-        past = conversation_service.history(
-            db_session=db_session, conversation_id=conv.id, before_id=user.id, turns=turns
+        _, kept = window(
+            [(role, content) for _, role, content in rows],
+            max_turns=agent_settings.history_turns,
+            max_tokens=agent_settings.history_tokens,
         )
-        return _Prepared(conv.id, user.id, conv.status, past)
+        start_id = rows[len(rows) - len(kept)][0] if kept else user.id
+        return Prepared(
+            conv.id,
+            user.id,
+            conv.status,
+            kept,
+            customer_id=conv.customer_id,
+            summary=conv.summary,
+            summary_marker=conv.summary_message_id,
+            history_start_id=start_id,
+            channel=conv.channel,
+            pending=pending,
+        )
 
 
 def _kbs(runtime: Runtime, db_session: Any) -> list[KnowledgeBase]:
@@ -131,23 +149,8 @@ def _kbs(runtime: Runtime, db_session: Any) -> list[KnowledgeBase]:
     return [kb for kb in kbs if not names or kb.name in names]
 
 
-def _citation(n: int, hit: Hit) -> Citation:
-    c = hit.chunk
-    return Citation(
-        n=n,
-        source=c.source,
-        document_id=c.document_id,
-        chunk_id=c.chunk_id,
-        heading_path=c.heading_path,
-        page=c.page,
-        kind=c.kind,
-        excerpt=c.content[:300],
-    )
-
-
-def _answer(runtime: Runtime, prep: _Prepared, text: str) -> _Answer:
-    settings = runtime.settings
-    timings: dict[str, float] = {}
+def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
+    """Route the message; rules, FAQ and handoff answers are complete here."""
     start = time.perf_counter()
     with runtime.session_factory() as db_session:
         kbs = _kbs(runtime, db_session)
@@ -158,66 +161,36 @@ def _answer(runtime: Runtime, prep: _Prepared, text: str) -> _Answer:
             if kbs
             else None
         )
-        decision: RouteDecision = runtime.router.route(text, history=prep.history, kb_key=key)
-        timings["route_ms"] = round((time.perf_counter() - start) * 1000, 1)
-        ans = _Answer(
-            text=decision.reply or "",
-            route=decision.route,
-            intent=decision.intent,
-            confidence=decision.confidence,
-            handoff=decision.route == "handoff",
-            timings=timings,
-        )
-        if decision.route in ("handoff", "smalltalk"):
-            return ans
-        if decision.route == "faq" and decision.faq is not None:
-            faq = decision.faq
-            cite = Citation(
-                n=1,
-                source=faq.source,
-                document_id=faq.document_id,
-                chunk_id=faq.chunk_id,
-                heading_path=("FAQ",),
-                kind="faq",
-                excerpt=faq.question,
-            )
-            ans.text, ans.citations = faq.answer, [cite]
-            return ans
-
-        query = contextual_query(text, prep.history)
-        t0 = time.perf_counter()
-        hits = retrieval_service.search(
-            db_session=db_session,
-            index=runtime.index,
-            kbs=kbs,
-            query=query,
-            params=retrieval_service.SearchParams(top_k=settings.agent.top_k),
-        )
-        timings["retrieve_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-    retrieved = [
-        {
-            "chunk_id": h.chunk.chunk_id,
-            "document_id": h.chunk.document_id,
-            "source": h.chunk.source,
-            "score": h.score,
-            "dense_score": h.dense_score,
-            "keyword_score": h.keyword_score,
-        }
-        for h in hits
-    ]
-    found = extractive.answer(
-        hits,
+    decision: RouteDecision = runtime.router.route(text, history=prep.history, kb_key=key)
+    ans = Answer(
+        text=decision.reply or "",
+        route=decision.route,
+        intent=decision.intent,
+        confidence=decision.confidence,
         lang=decision.lang or query_language(text),
-        min_score=settings.agent.extractive_min_score,
-        service_hours=settings.service_hours,
+        needs_reasoning=decision.needs_reasoning,
+        handoff=decision.route == "handoff",
+        timings={"route_ms": round((time.perf_counter() - start) * 1000, 1)},
     )
-    ans.text, ans.search_query, ans.retrieved = found.text, query, retrieved
-    ans.citations = [_citation(1, found.hit)] if found.hit else []
+    if decision.route == "faq" and decision.faq is not None:
+        faq = decision.faq
+        cite = Citation(
+            n=1,
+            source=faq.source,
+            document_id=faq.document_id,
+            chunk_id=faq.chunk_id,
+            heading_path=("FAQ",),
+            kind="faq",
+            excerpt=faq.question,
+        )
+        ans.text, ans.citations = faq.answer, [cite]
     return ans
 
 
-def _persist(runtime: Runtime, prep: _Prepared, ans: _Answer, started: float) -> int:
+def _persist(runtime: Runtime, prep: Prepared, ans: Answer, started: float) -> tuple[int, bool]:
+    """Store the answer and its trace; also says whether the conversation now awaits a human."""
     latency = int((time.perf_counter() - started) * 1000)
+    now_waiting = False
     with runtime.session_factory.begin() as db_session:
         conv = conversation_service.get(db_session=db_session, conversation_id=prep.conversation_id)
         assert conv is not None
@@ -225,6 +198,7 @@ def _persist(runtime: Runtime, prep: _Prepared, ans: _Answer, started: float) ->
             conversation_service.set_status(
                 conversation=conv, status=ConversationStatus.AWAITING_HUMAN
             )
+            now_waiting = True
         msg = conversation_service.add_message(
             db_session=db_session,
             conversation=conv,
@@ -234,6 +208,8 @@ def _persist(runtime: Runtime, prep: _Prepared, ans: _Answer, started: float) ->
             route=ans.route,
             citations=[c.as_dict() for c in ans.citations],
             latency_ms=latency,
+            prompt_tokens=ans.prompt_tokens,
+            completion_tokens=ans.completion_tokens,
         )
         ans.timings["total_ms"] = float(latency)
         conversation_service.add_trace(
@@ -245,11 +221,134 @@ def _persist(runtime: Runtime, prep: _Prepared, ans: _Answer, started: float) ->
             confidence=ans.confidence,
             search_query=ans.search_query,
             retrieved=ans.retrieved,
-            tool_calls=[],
-            prompt_version=PROMPT_VERSION,
+            tool_calls=ans.tool_calls,
+            prompt_version=ans.prompt_version,
+            model=ans.model,
+            prompt_tokens=ans.prompt_tokens,
+            completion_tokens=ans.completion_tokens,
             timings=ans.timings,
+            error=ans.error,
         )
-        return msg.id
+        message_id = msg.id
+    return message_id, now_waiting
+
+
+async def _publish_held(runtime: Runtime, prep: Prepared, text: str) -> None:
+    event: dict[str, Any] = {
+        "type": "customer_message",
+        "conversation_id": prep.conversation_id,
+        "message_id": prep.user_message_id,
+        "content": text,
+    }
+    try:
+        await runtime.bus.publish(conversation_topic(prep.conversation_id), event)
+        await runtime.bus.publish(HANDOFF_TOPIC, event)
+    except Exception:  # stored already; the agent's console reloads it
+        log.warning("could not publish a customer message", exc_info=True)
+
+
+async def _publish_waiting(runtime: Runtime, prep: Prepared) -> None:
+    """Tell agents' consoles a conversation joined the queue (after the commit)."""
+    event: dict[str, Any] = {
+        "type": "queue",
+        "action": "waiting",
+        "conversation_id": prep.conversation_id,
+        "channel": prep.channel,
+        "status": ConversationStatus.AWAITING_HUMAN.value,
+    }
+    try:
+        await runtime.bus.publish(HANDOFF_TOPIC, event)
+    except Exception:  # stored already; consoles reload the queue
+        log.warning("could not publish a queue change", exc_info=True)
+
+
+async def _update_summary(runtime: Runtime, prep: Prepared) -> None:
+    """Fold the turns that left the history window into the conversation's running summary."""
+    llm = runtime.llm
+    if llm is None:
+        return
+    agent_settings = runtime.settings.agent
+    with runtime.session_factory() as db_session:
+        # The window the *next* turn will see, so its summary is ready when it comes.
+        rows = conversation_service.recent(
+            db_session=db_session,
+            conversation_id=prep.conversation_id,
+            before_id=None,
+            turns=agent_settings.history_turns,
+        )
+        _, kept = window(
+            [(role, content) for _, role, content in rows],
+            max_turns=agent_settings.history_turns,
+            max_tokens=agent_settings.history_tokens,
+        )
+        if not rows:
+            return
+        start_id = rows[len(rows) - len(kept)][0] if kept else rows[-1][0] + 1
+        older = conversation_service.unsummarised(
+            db_session=db_session,
+            conversation_id=prep.conversation_id,
+            after_id=prep.summary_marker,
+            before_id=start_id,
+        )
+    if not older:
+        return
+    try:
+        text = await summarize(
+            llm,
+            agent_prompts.load(),
+            summary=prep.summary,
+            turns=[(role, content) for _, role, content in older],
+        )
+    except LLMError as exc:
+        log.info("summary not updated", extra={"error": type(exc).__name__})
+        return
+
+    def save() -> None:
+        with runtime.session_factory.begin() as db_session:
+            conversation_service.save_summary(
+                db_session=db_session,
+                conversation_id=prep.conversation_id,
+                expected_marker=prep.summary_marker,
+                marker=older[-1][0],
+                text=text,
+            )
+
+    await run_in_threadpool(save)
+
+
+def _schedule_summary(runtime: Runtime, prep: Prepared) -> None:
+    if runtime.llm is None:
+        return
+    task = asyncio.get_running_loop().create_task(_update_summary(runtime, prep))
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+def _stored_reply(runtime: Runtime, prep: Prepared) -> TurnOutcome | None:
+    with runtime.session_factory() as db_session:
+        reply = conversation_service.reply_to(
+            db_session=db_session, message_id=prep.user_message_id
+        )
+        if reply is None:
+            return None
+        return TurnOutcome(
+            conversation_id=prep.conversation_id,
+            answer=reply.content,
+            route=reply.route or "",
+            citations=[Citation(**c) for c in reply.citations],
+            replayed=True,
+        )
+
+
+async def _wait_for_first_attempt(runtime: Runtime, prep: Prepared) -> TurnOutcome | None:
+    """The answer the first attempt of a retried message stores, if it stores one in time."""
+    deadline = time.monotonic() + runtime.settings.llm.total_timeout + 10
+    while time.monotonic() < deadline:
+        found = await run_in_threadpool(_stored_reply, runtime, prep)
+        if found is not None:
+            return found
+        await asyncio.sleep(0.25)
+    return None
 
 
 async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[ReplyEvent]:
@@ -263,17 +362,37 @@ async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[Reply
             yield Citations(tuple(out.citations))
         yield Done(prep.conversation_id, None, out.route, replayed=True)
         return
+    text = req.text.strip()
     if prep.status in (ConversationStatus.AWAITING_HUMAN, ConversationStatus.HUMAN):
-        # A person holds this conversation: the bot stays silent, the message waits for them.
+        # A person holds this conversation: the bot stays silent, the message goes to them.
+        if not prep.pending:
+            await _publish_held(runtime, prep, text)
         yield Done(prep.conversation_id, None, "human")
         return
-    ans = await run_in_threadpool(_answer, runtime, prep, req.text.strip())
-    if ans.handoff:
-        yield Handoff(reason=ans.intent or "handoff", message=ans.text)
-    yield TextDelta(ans.text)
-    if ans.citations:
-        yield Citations(tuple(ans.citations))
-    message_id = await run_in_threadpool(_persist, runtime, prep, ans, started)
+    if prep.pending:
+        first = await _wait_for_first_attempt(runtime, prep)
+        if first is not None:
+            yield TextDelta(first.answer)
+            if first.citations:
+                yield Citations(tuple(first.citations))
+            yield Done(prep.conversation_id, None, first.route, replayed=True)
+            return
+        # The first attempt died without answering: answer the stored message now.
+    ans = await run_in_threadpool(_route, runtime, prep, text)
+    if ans.route == "llm":
+        async for event in answer_llm(runtime, prep, text, ans, turn_started=started):
+            yield event
+    else:
+        if ans.handoff:
+            yield Handoff(reason=ans.intent or "handoff", message=ans.text)
+        yield TextDelta(ans.text)
+        if ans.citations:
+            yield Citations(tuple(ans.citations))
+    message_id, now_waiting = await run_in_threadpool(_persist, runtime, prep, ans, started)
+    if now_waiting:
+        await _publish_waiting(runtime, prep)
+    if ans.route == "llm":
+        _schedule_summary(runtime, prep)
     yield Done(prep.conversation_id, message_id, ans.route, ans.intent)
 
 
@@ -287,6 +406,13 @@ async def run_turn(runtime: Runtime, req: TurnRequest) -> TurnOutcome:
             out.citations.extend(event.items)
         elif isinstance(event, Handoff):
             out.handoff = True
+        elif isinstance(event, ToolCallStarted):
+            out.tool_calls.append({"name": event.name, "arguments": event.arguments})
+        elif isinstance(event, ToolCallFinished):
+            for call in reversed(out.tool_calls):
+                if call["name"] == event.name and "result" not in call:
+                    call["result"] = event.result
+                    break
         elif isinstance(event, Done):
             out.conversation_id, out.route, out.intent = (
                 event.conversation_id,

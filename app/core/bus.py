@@ -29,6 +29,11 @@ def conversation_topic(conversation_id: str) -> str:
     return f"conversation:{conversation_id}"
 
 
+def channel_topic(channel: str) -> str:
+    """Agent replies and status changes for push channels (WeChat, WeCom) to deliver."""
+    return f"channel:{channel}"
+
+
 HANDOFF_TOPIC = "handoff"  # queue changes, for agents' consoles
 
 

@@ -208,6 +208,14 @@ class AgentSettings(BaseSettings):
     )
     history_turns: int = Field(8, ge=0, le=50, description="Earlier turns given to the agent.")
     top_k: int = Field(5, ge=1, le=20, description="Passages retrieved per question.")
+    history_tokens: int = Field(
+        2000, ge=0, description="Token budget for those turns; older ones go to a summary."
+    )
+    max_tool_rounds: int = Field(4, ge=0, le=8, description="Rounds of tool calls per turn.")
+    condense: bool = Field(
+        True,
+        description="Rewrite elliptical follow-ups into standalone search queries with the LLM.",
+    )
     extractive_min_score: float = Field(
         0.82,
         ge=0,
@@ -248,6 +256,9 @@ class Settings(BaseSettings):
         "8:00–22:00", description="When human agents answer (told to customers on handoff)."
     )
     bot_name: str = Field("小帆", description="The assistant's name in replies.")
+    timezone: str = Field(
+        "Asia/Shanghai", description="Time zone of the current time given to the agent."
+    )
 
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     milvus: MilvusSettings = Field(default_factory=MilvusSettings)

@@ -102,6 +102,10 @@ class ToolRunner:
         }
 
     @property
+    def source(self) -> BusinessData:
+        return self._source
+
+    @property
     def definitions(self) -> list[dict[str, Any]]:
         """The ``tools`` list for the chat-completions request."""
         return tool_definitions()

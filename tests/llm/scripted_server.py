@@ -193,7 +193,8 @@ class ScriptedServer:
             raise RuntimeError("the scripted LLM server did not start")
 
     def stop(self) -> None:
-        if self._loop is not None:
+        """Stop serving (idempotent: a test may stop the endpoint mid-conversation)."""
+        if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=10)

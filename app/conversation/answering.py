@@ -1,0 +1,238 @@
+"""The ``llm`` route: a search query (condensed by the LLM for elliptical follow-ups),
+retrieval, then the agent over the passages and the customer's records, streaming.
+
+Degraded modes: with no LLM, or the LLM failing before it said anything (down, timing out,
+breaker open, refusing the request), the answer is the best passage quoted and cited when
+retrieval is confident, otherwise an offer of a human. When it fails mid-answer, the
+customer keeps what they saw and is told it was cut off. Never an exception to the channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.concurrency import run_in_threadpool
+
+from app.agent import extractive
+from app.agent import prompts as agent_prompts
+from app.agent.citations import cited_numbers
+from app.agent.condense import condense
+from app.agent.loop import Agent, AgentResult, ToolFinished, ToolStarted
+from app.agent.memory import looks_elliptical
+from app.conversation.schemas import (
+    Citation,
+    Citations,
+    Handoff,
+    ReplyEvent,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from app.conversation.state import Answer, Prepared
+from app.llm import LLMError, LLMTimeout, LLMUnavailable
+from app.llm import TextDelta as LLMText
+from app.retrieval import service as retrieval_service
+from app.retrieval.query import contextual_query
+from app.runtime import Runtime
+from app.tools.service import ToolContext
+from knowledge import service as knowledge_service
+from knowledge.chunks import Hit
+
+log = logging.getLogger(__name__)
+
+
+def citation(n: int, hit: Hit) -> Citation:
+    c = hit.chunk
+    return Citation(
+        n=n,
+        source=c.source,
+        document_id=c.document_id,
+        chunk_id=c.chunk_id,
+        heading_path=c.heading_path,
+        page=c.page,
+        kind=c.kind,
+        excerpt=c.content[:300],
+    )
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 1)
+
+
+async def search_query(runtime: Runtime, prep: Prepared, text: str, ans: Answer) -> str:
+    llm = runtime.llm
+    if (
+        llm is not None
+        and runtime.settings.agent.condense
+        and prep.history
+        and looks_elliptical(text)
+    ):
+        t0 = time.perf_counter()
+        try:
+            rewritten = await condense(
+                llm, agent_prompts.load(), history=prep.history, question=text
+            )
+        except LLMError as exc:
+            # Searching with the last exchange is nearly as good; the answer step decides
+            # whether the LLM is usable at all.
+            log.info("condense failed", extra={"error": type(exc).__name__})
+            rewritten = None
+        ans.timings["condense_ms"] = _ms(t0)
+        if rewritten:
+            return rewritten
+    return contextual_query(text, prep.history)
+
+
+def _retrieve(runtime: Runtime, query: str) -> list[Hit]:
+    settings = runtime.settings
+    with runtime.session_factory() as db_session:
+        names = settings.agent.knowledge_bases
+        kbs = [
+            kb
+            for kb in knowledge_service.list_kbs(db_session=db_session)
+            if not names or kb.name in names
+        ]
+        if not kbs:
+            return []
+        return retrieval_service.search(
+            db_session=db_session,
+            index=runtime.index,
+            kbs=kbs,
+            query=query,
+            params=retrieval_service.SearchParams(top_k=settings.agent.top_k),
+        )
+
+
+def _extractive(runtime: Runtime, hits: list[Hit], ans: Answer) -> None:
+    settings = runtime.settings
+    found = extractive.answer(
+        hits,
+        lang=ans.lang,
+        min_score=settings.agent.extractive_min_score,
+        service_hours=settings.service_hours,
+    )
+    ans.text = found.text
+    ans.citations = [citation(1, found.hit)] if found.hit else []
+    ans.prompt_version = "extractive-v1"
+
+
+def _messages(
+    runtime: Runtime, prep: Prepared, text: str, hits: list[Hit], ans: Answer
+) -> list[dict[str, Any]]:
+    settings = runtime.settings
+    prompts = agent_prompts.load()
+    system = prompts.system(
+        lang=ans.lang,
+        company=settings.company_name,
+        bot=settings.bot_name,
+        now=datetime.now(ZoneInfo(settings.timezone)),
+        hours=settings.service_hours,
+        logged_in=prep.customer_id is not None,
+        summary=prep.summary,
+        passages=[h.chunk for h in hits],
+    )
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
+    messages.extend({"role": role, "content": content} for role, content in prep.history)
+    messages.append({"role": "user", "content": text})
+    return messages
+
+
+async def answer_llm(
+    runtime: Runtime, prep: Prepared, text: str, ans: Answer, *, turn_started: float
+) -> AsyncIterator[ReplyEvent]:
+    """Fill ``ans`` for the llm route, yielding what the customer should see as it comes."""
+    started = time.perf_counter()
+    query = await search_query(runtime, prep, text, ans)
+    t0 = time.perf_counter()
+    hits = await run_in_threadpool(_retrieve, runtime, query)
+    ans.timings["retrieve_ms"] = _ms(t0)
+    ans.search_query = query
+    ans.retrieved = [
+        {
+            "chunk_id": h.chunk.chunk_id,
+            "document_id": h.chunk.document_id,
+            "source": h.chunk.source,
+            "score": h.score,
+            "dense_score": h.dense_score,
+            "keyword_score": h.keyword_score,
+        }
+        for h in hits
+    ]
+    llm = runtime.llm
+    if llm is None:
+        _extractive(runtime, hits, ans)
+        yield TextDelta(ans.text)
+        if ans.citations:
+            yield Citations(tuple(ans.citations))
+        return
+
+    t1 = time.perf_counter()
+    prompts = agent_prompts.load()
+    ans.prompt_version, ans.model = prompts.version, llm.model
+    messages = _messages(runtime, prep, text, hits, ans)
+    ans.timings["agent_prep_ms"] = _ms(t1)  # prompt, history and tools assembled
+    # Everything kefu does between receiving the message and asking the model.
+    ans.timings["before_llm_ms"] = _ms(turn_started)
+    agent = Agent(llm, runtime.tools, max_rounds=runtime.settings.agent.max_tool_rounds)
+    result = AgentResult()
+    ctx = ToolContext(customer_id=prep.customer_id, conversation_id=prep.conversation_id)
+    events = agent.run(messages, ctx=ctx, thinking=ans.needs_reasoning, result=result)
+    try:
+        async for event in events:
+            if isinstance(event, LLMText):
+                yield TextDelta(event.text)
+            elif isinstance(event, ToolStarted):
+                yield ToolCallStarted(event.name, event.arguments)
+            elif isinstance(event, ToolFinished):
+                yield ToolCallFinished(event.name, event.result)
+    except LLMError as exc:
+        ans.error = f"{type(exc).__name__}: {exc}"
+        log.warning(
+            "LLM failed; answering without it",
+            extra={
+                "conversation_id": prep.conversation_id,
+                "error": type(exc).__name__,
+                "breaker_open": isinstance(exc, LLMUnavailable) and exc.breaker_open,
+                "timeout": isinstance(exc, LLMTimeout),
+            },
+        )
+        if not result.text.strip():
+            # Nothing reached the customer: answer as if there were no LLM.
+            _extractive(runtime, hits, ans)
+            ans.tool_calls = result.tool_calls
+            ans.timings["llm_ms"] = round(result.llm_s * 1000, 1)
+            yield TextDelta(ans.text)
+            if ans.citations:
+                yield Citations(tuple(ans.citations))
+            return
+        note = prompts.interrupted(ans.lang)
+        result.text += note
+        yield TextDelta(note)
+    finally:
+        await events.aclose()
+
+    ans.text = result.text.strip()
+    ans.tool_calls = result.tool_calls
+    ans.prompt_tokens, ans.completion_tokens = result.prompt_tokens, result.completion_tokens
+    ans.timings["llm_ms"] = round(result.llm_s * 1000, 1)
+    if result.first_token_s is not None:
+        ans.timings["llm_first_token_ms"] = round(result.first_token_s * 1000, 1)
+    ans.timings["agent_ms"] = _ms(started)
+    used = cited_numbers(ans.text, available=len(hits))
+    ans.citations = [citation(n, hits[n - 1]) for n in used]
+    if result.handoff:
+        ans.handoff, ans.handoff_reason = True, result.handoff_reason
+        yield Handoff(reason=result.handoff_reason or "request_human", message=ans.text)
+    if ans.citations:
+        yield Citations(tuple(ans.citations))
+    if not ans.text:
+        # A model that answered with nothing (e.g. only thinking, cut by max_tokens).
+        _extractive(runtime, hits, ans)
+        yield TextDelta(ans.text)
+        if ans.citations:
+            yield Citations(tuple(ans.citations))

@@ -1,0 +1,49 @@
+"""What one turn carries between its stages (prepare, route, answer, persist)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.conversation.models import ConversationStatus
+from app.conversation.schemas import Citation, TurnOutcome
+
+
+@dataclass
+class Prepared:
+    conversation_id: str
+    user_message_id: int
+    status: ConversationStatus
+    history: list[tuple[str, str]]
+    customer_id: str | None = None
+    summary: str = ""
+    summary_marker: int | None = None
+    # Id of the oldest message in ``history`` (what the summary must reach up to).
+    history_start_id: int | None = None
+    channel: str = ""
+    # A retry of a stored message that has no answer yet (first attempt running or died).
+    pending: bool = False
+    replay: TurnOutcome | None = None
+
+
+@dataclass
+class Answer:
+    text: str
+    route: str
+    intent: str | None
+    confidence: float | None
+    lang: str = "zh"
+    needs_reasoning: bool = False
+    citations: list[Citation] = field(default_factory=list)
+    handoff: bool = False
+    handoff_reason: str | None = None
+    search_query: str | None = None
+    retrieved: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    prompt_version: str = "rules-v1"
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # Why the LLM could not answer (the turn fell back), for the trace.
+    error: str | None = None

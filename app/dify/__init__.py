@@ -1,0 +1,1 @@
+"""Dify integrations: External Knowledge API, custom-tool OpenAPI and API-based extension."""

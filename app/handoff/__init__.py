@@ -1,0 +1,1 @@
+"""Human handoff (转人工): the agents' queue and console API."""

@@ -1,0 +1,339 @@
+"""The whole support agent as an OpenAI chat model: a request becomes one customer turn, the
+turn's reply events become a `chat.completion` or a stream of `chat.completion.chunk`s.
+
+kefu keeps each conversation's history in its database, so of the request's messages only
+the last user message is the customer's turn. Earlier messages matter only when no stored
+conversation continues: then they seed a new one, so a stateless client's follow-up question
+is still understood in context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.conversation import service as conversation_service
+from app.conversation.models import MessageRole
+from app.conversation.schemas import (
+    Citation,
+    Citations,
+    Done,
+    Error,
+    Handoff,
+    ReplyEvent,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnRequest,
+)
+from app.conversation.turns import handle_turn
+from app.core.config import Settings
+from app.core.errors import AppError, NotFound, Unprocessable
+from app.openai_compat.schemas import (
+    MODEL_ID,
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionRequest,
+    Choice,
+    KefuTurn,
+    ModelCard,
+    Usage,
+)
+from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "openai"
+# A fixed date, so the model list is the same on every process and restart.
+MODEL_CREATED = 1735689600
+# The customer message is stored before the answer is made: an SDK's automatic retry after a
+# server error would send the customer's message a second time.
+NO_RETRY = {"x-should-retry": "false"}
+
+
+def model_card() -> ModelCard:
+    return ModelCard(created=MODEL_CREATED)
+
+
+def check_model(model: str) -> None:
+    if model != MODEL_ID:
+        raise NotFound(
+            f"The model '{model}' does not exist; this endpoint serves '{MODEL_ID}'.",
+            code="model_not_found",
+            details={"param": "model"},
+        )
+
+
+def customer_text(body: ChatCompletionRequest, settings: Settings) -> str:
+    """The customer's turn: the last user message, checked as a turn would check it (before
+    anything is stored for it)."""
+    last = next((m for m in reversed(body.messages) if m.role == "user"), None)
+    if last is None:
+        raise Unprocessable("messages must contain a user message", details={"param": "messages"})
+    text = last.text().strip()
+    if not text:
+        raise Unprocessable("the last user message has no text", details={"param": "messages"})
+    limit = settings.limits.max_message_chars
+    if len(text) > limit:
+        raise Unprocessable(
+            f"message is longer than {limit} characters",
+            details={"limit": limit, "param": "messages"},
+        )
+    return text
+
+
+def external_user_id(user: str | None) -> str | None:
+    """The stored end-user id: OpenAI's `user` is free-form, kefu's column holds 128 chars."""
+    if user is None or len(user) <= 128:
+        return user
+    return "sha256:" + hashlib.sha256(user.encode()).hexdigest()
+
+
+def _earlier_turns(body: ChatCompletionRequest, settings: Settings) -> list[tuple[str, str]]:
+    last_user = max(i for i, m in enumerate(body.messages) if m.role == "user")
+    keep = settings.agent.history_turns * 2
+    if keep == 0:
+        return []
+    limit = settings.limits.max_message_chars
+    turns = [
+        (m.role, m.text().strip()[:limit])
+        for m in body.messages[:last_user]
+        if m.role in ("user", "assistant")
+    ]
+    return [(role, text) for role, text in turns if text][-keep:]
+
+
+def prepare(runtime: Runtime, body: ChatCompletionRequest) -> TurnRequest:
+    """The turn this request asks for; seeds a new conversation from the earlier messages
+    when none continues. Blocking: run it in a worker thread."""
+    text = customer_text(body, runtime.settings)
+    user = external_user_id(body.user)
+    conversation_id = body.conversation_id
+    with runtime.session_factory.begin() as db_session:
+        if conversation_id:
+            conv = conversation_service.get(db_session=db_session, conversation_id=conversation_id)
+            # Another channel's conversation is not this API's to answer in.
+            if conv is None or conv.channel != CHANNEL:
+                raise NotFound(
+                    f"conversation {conversation_id!r} not found",
+                    details={"param": "conversation_id"},
+                )
+        elif user is None or (
+            conversation_service.find_open(
+                db_session=db_session, channel=CHANNEL, external_user_id=user
+            )
+            is None
+        ):
+            earlier = _earlier_turns(body, runtime.settings)
+            if earlier:
+                conv = conversation_service.create(
+                    db_session=db_session,
+                    channel=CHANNEL,
+                    external_user_id=user,
+                    customer_id=None,
+                )
+                for role, content in earlier:
+                    conversation_service.add_message(
+                        db_session=db_session,
+                        conversation=conv,
+                        role=MessageRole.USER if role == "user" else MessageRole.ASSISTANT,
+                        content=content,
+                    )
+                conversation_id = conv.id
+    return TurnRequest(
+        channel=CHANNEL,
+        text=text,
+        conversation_id=conversation_id,
+        external_user_id=user,
+        client_message_id=body.client_message_id,
+    )
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough count (a CJK character is about a token, other text about four characters a
+    token): the customer's turn may run several LLM calls, or none, so there is no exact one."""
+    cjk = sum(1 for ch in text if "\u2e80" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
+    return cjk + math.ceil((len(text) - cjk) / 4)
+
+
+@dataclass
+class _Turn:
+    """The reply events of one turn, collected."""
+
+    text: list[str] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    handoff: Handoff | None = None
+    done: Done | None = None
+    error: Error | None = None
+
+    def add(self, event: ReplyEvent) -> None:
+        if isinstance(event, TextDelta):
+            self.text.append(event.text)
+        elif isinstance(event, Citations):
+            self.citations.extend(event.items)
+        elif isinstance(event, ToolCallStarted):
+            self.tool_calls.append({"name": event.name, "arguments": event.arguments})
+        elif isinstance(event, ToolCallFinished):
+            pending = [c for c in self.tool_calls if c["name"] == event.name and "result" not in c]
+            if pending:
+                pending[0]["result"] = event.result
+            else:
+                self.tool_calls.append({"name": event.name, "result": event.result})
+        elif isinstance(event, Handoff):
+            self.handoff = event
+        elif isinstance(event, Done):
+            self.done = event
+        else:
+            self.error = event
+
+    @property
+    def answer(self) -> str:
+        return "".join(self.text)
+
+    def kefu(self, conversation_id: str | None) -> KefuTurn:
+        done = self.done
+        return KefuTurn(
+            conversation_id=done.conversation_id if done else conversation_id or "",
+            message_id=done.message_id if done else None,
+            route=done.route if done else "",
+            intent=done.intent if done else None,
+            handoff=(
+                {"reason": self.handoff.reason, "message": self.handoff.message}
+                if self.handoff
+                else None
+            ),
+            tool_calls=self.tool_calls,
+            replayed=done.replayed if done else False,
+        )
+
+    def usage(self, req: TurnRequest) -> Usage:
+        prompt, completion = estimate_tokens(req.text), estimate_tokens(self.answer)
+        return Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def _internal(exc: Exception) -> AppError:
+    log.error("openai-compatible turn failed", exc_info=exc)
+    return AppError(
+        "internal server error", code="internal_error", status_code=500, headers=NO_RETRY
+    )
+
+
+async def complete(runtime: Runtime, req: TurnRequest) -> ChatCompletion:
+    """The whole turn as one `chat.completion`."""
+    turn = _Turn()
+    try:
+        async for event in handle_turn(runtime, req):
+            turn.add(event)
+    except AppError:
+        raise
+    except Exception as exc:
+        raise _internal(exc) from exc
+    if turn.error is not None:
+        raise AppError(turn.error.message, code=turn.error.code, status_code=500, headers=NO_RETRY)
+    return ChatCompletion(
+        id=_completion_id(),
+        created=int(time.time()),
+        choices=[Choice(message=AssistantMessage(content=turn.answer))],
+        usage=turn.usage(req),
+        citations=[c.as_dict() for c in turn.citations],
+        kefu=turn.kefu(req.conversation_id),
+    )
+
+
+async def stream(runtime: Runtime, req: TurnRequest, *, include_usage: bool) -> AsyncIterator[str]:
+    """The turn as server-sent `chat.completion.chunk`s.
+
+    The first reply event is awaited here, before any byte is sent, so a turn refused at the
+    start (unknown conversation, bad text) is an HTTP error and not a broken stream.
+    """
+    events = handle_turn(runtime, req)
+    try:
+        first: ReplyEvent | None = await anext(events)
+    except StopAsyncIteration:
+        first = None
+    except AppError:
+        await _close(events)
+        raise
+    except Exception as exc:
+        await _close(events)
+        raise _internal(exc) from exc
+    return _chunks(events, first, req, include_usage=include_usage)
+
+
+async def _close(events: AsyncIterator[ReplyEvent]) -> None:
+    # A client that hangs up mid-answer must not leave the turn's generator suspended.
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _sse(data: dict[str, Any] | str) -> str:
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {payload}\n\n"
+
+
+def _error_event(code: str, message: str) -> str:
+    # OpenAI's own mid-stream error shape: its SDKs raise it as an APIError.
+    return _sse({"error": {"code": code, "message": message, "type": "server_error"}})
+
+
+async def _chunks(
+    events: AsyncIterator[ReplyEvent],
+    first: ReplyEvent | None,
+    req: TurnRequest,
+    *,
+    include_usage: bool,
+) -> AsyncIterator[str]:
+    head = {"id": _completion_id(), "object": "chat.completion.chunk", "created": int(time.time())}
+    head |= {"model": MODEL_ID, "system_fingerprint": None}
+    if include_usage:
+        head["usage"] = None
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return _sse({**head, "choices": [choice], **extra})
+
+    turn = _Turn()
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        event = first
+        while event is not None:
+            turn.add(event)
+            if isinstance(event, TextDelta) and event.text:
+                yield chunk({"content": event.text})
+            elif isinstance(event, Error):
+                yield _error_event(event.code, event.message)
+                yield _sse("[DONE]")
+                return
+            event = await anext(events, None)
+    except AppError as exc:
+        yield _error_event(exc.code, exc.message)
+        yield _sse("[DONE]")
+        return
+    except Exception as exc:
+        _internal(exc)
+        yield _error_event("internal_error", "internal server error")
+        yield _sse("[DONE]")
+        return
+    finally:
+        await _close(events)
+    citations = [c.as_dict() for c in turn.citations]
+    kefu = turn.kefu(req.conversation_id).model_dump()
+    yield chunk({}, "stop", citations=citations, kefu=kefu)
+    if include_usage:
+        yield _sse({**head, "choices": [], "usage": turn.usage(req).model_dump()})
+    yield _sse("[DONE]")

@@ -1,0 +1,81 @@
+"""Signed visitor identities: the host site vouches for a logged-in customer.
+
+Token: ``base64url(json({"customer_id", "exp"})) + "." + hex(HMAC-SHA256(secret, payload_b64))``.
+The signing secret is derived per client key from ``settings.secret_key``, so operators can hand
+one to each host site without a schema change, and rotating ``secret_key`` revokes them all.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import time
+
+from app.core.errors import Unauthorized
+
+_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
+_MAX_TOKEN_CHARS = 1024
+
+
+def signing_secret(secret_key: str, key_id: int) -> str:
+    """The secret a host site signs identities with, for one client key."""
+    return hmac.new(
+        secret_key.encode(), f"widget-identity:{key_id}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, payload: str) -> str:
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, customer_id: str, *, expires_in: int = 600, now: float | None = None) -> str:
+    """What a host site does (shown here for tests and docs; sites use their own language)."""
+    exp = int((now if now is not None else time.time()) + expires_in)
+    payload = _b64encode(
+        json.dumps({"customer_id": customer_id, "exp": exp}, separators=(",", ":")).encode()
+    )
+    return f"{payload}.{_mac(secret, payload)}"
+
+
+def verify(token: str, secret: str, *, max_age: int, now: float | None = None) -> str:
+    """The customer id a valid token vouches for; ``Unauthorized`` for anything else.
+
+    ``max_age`` bounds how far in the future ``exp`` may lie, so a site cannot mint tokens
+    that outlive the operator's policy.
+    """
+    now = now if now is not None else time.time()
+    payload, sep, mac = token.partition(".")
+    if not sep or len(token) > _MAX_TOKEN_CHARS:
+        raise Unauthorized("malformed identity token", code="invalid_identity")
+    if not hmac.compare_digest(_mac(secret, payload), mac.lower()):
+        raise Unauthorized("identity signature does not match", code="invalid_identity")
+    try:
+        claims = json.loads(_b64decode(payload))
+    except (ValueError, binascii.Error) as exc:
+        raise Unauthorized("malformed identity token", code="invalid_identity") from exc
+    if not isinstance(claims, dict):
+        raise Unauthorized("malformed identity token", code="invalid_identity")
+    customer_id, exp = claims.get("customer_id"), claims.get("exp")
+    if not isinstance(customer_id, str) or not _CUSTOMER_ID.match(customer_id):
+        raise Unauthorized("identity has no valid customer_id", code="invalid_identity")
+    if not isinstance(exp, int) or isinstance(exp, bool):
+        raise Unauthorized("identity has no valid exp", code="invalid_identity")
+    if exp <= now:
+        raise Unauthorized("identity has expired", code="identity_expired")
+    if exp > now + max_age:
+        raise Unauthorized(
+            f"identity expires more than {max_age} s from now", code="invalid_identity"
+        )
+    return customer_id

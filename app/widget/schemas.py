@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+_CLIENT_ID = r"^[A-Za-z0-9_-]{8,64}$"
+
+
+class WidgetMessageIn(BaseModel):
+    # The length limit is the settings' (checked in the service), not a schema constant.
+    text: str
+    client_message_id: str = Field(pattern=_CLIENT_ID)
+    # Random per browser, kept in the frame's storage; ties conversations to a visitor.
+    visitor_id: str = Field(pattern=_CLIENT_ID)
+    conversation_id: str | None = Field(None, max_length=64)
+    identity: str | None = Field(None, max_length=1024)
+
+
+class WidgetMessageOut(BaseModel):
+    id: int
+    role: str
+    content: str
+    client_message_id: str | None
+    citations: list[dict[str, Any]]
+    created_at: datetime
+
+
+class WidgetHistory(BaseModel):
+    conversation_id: str
+    status: str
+    messages: list[WidgetMessageOut]
+
+
+class WidgetSecret(BaseModel):
+    key_id: int
+    secret: str = Field(description="HMAC-SHA256 key the host site signs identities with.")
+    algorithm: str = "HMAC-SHA256"
+    max_age: int = Field(description="Longest lifetime (s) of an identity token accepted.")

@@ -1,0 +1,186 @@
+"""Widget keys, host origins, conversation ownership and history: what the routes check first.
+
+A widget key is a *publishable* client key: it lives in the host page, so it identifies a
+deployment rather than proving anything. What it grants is bounded by its allowed origins
+(enforced by the browser through CSP ``frame-ancestors``) and by conversation ids being
+unguessable and tied to the key that created them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth import service as auth_service
+from app.auth.models import ApiKey, Role
+from app.conversation import service as conversation_service
+from app.conversation.models import Conversation, ConversationStatus, Message, MessageRole
+from app.core.config import Settings
+from app.core.errors import AppError, Forbidden, NotFound, Unauthorized, Unprocessable
+from app.widget import identity
+from app.widget.schemas import WidgetHistory, WidgetMessageIn, WidgetMessageOut
+
+CHANNEL = "web"
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
+_VISIBLE_ROLES = (MessageRole.USER, MessageRole.ASSISTANT, MessageRole.AGENT)
+
+
+def authenticate(*, db_session: Session, secret: str) -> ApiKey:
+    """The client key behind a publishable secret (401 unknown, 403 revoked or not a client key)."""
+    try:
+        key = auth_service.authenticate(db_session=db_session, secret=secret)
+    except auth_service.InvalidKey as exc:
+        raise Unauthorized(str(exc)) from exc
+    except auth_service.RevokedKey as exc:
+        raise Forbidden(str(exc)) from exc
+    require_client_role(key)
+    return key
+
+
+def require_client_role(key: ApiKey) -> None:
+    # An admin key pasted into a public page would hand the whole admin API to every visitor.
+    if key.role != Role.CLIENT:
+        raise Forbidden("the widget takes a client key", code="wrong_key_role")
+
+
+def normalise_origin(origin: str) -> str:
+    origin = origin.strip().rstrip("/").lower()
+    parts = urlsplit(origin)
+    if not _ORIGIN.match(origin) or parts.path or not parts.hostname:
+        raise Unprocessable(f"not an origin: {origin[:100]!r}", code="invalid_origin")
+    return origin
+
+
+def check_origin(key: ApiKey, origin: str | None) -> str:
+    """The declared host origin, if this key may be embedded there (an empty list: anywhere)."""
+    if not origin:
+        raise Forbidden("the host page origin is missing", code="origin_not_allowed")
+    declared = normalise_origin(origin)
+    allowed = {o.strip().rstrip("/").lower() for o in key.allowed_origins}
+    if allowed and declared not in allowed:
+        raise Forbidden(
+            f"this widget key may not be embedded on {declared}", code="origin_not_allowed"
+        )
+    return declared
+
+
+def frame_ancestors(key: ApiKey) -> str:
+    origins = [o.strip().rstrip("/") for o in key.allowed_origins if o.strip()]
+    return " ".join(origins) if origins else "*"
+
+
+def external_user_id(key_id: int, visitor_id: str) -> str:
+    return f"key:{key_id}:{visitor_id}"
+
+
+def owned_conversation(*, db_session: Session, key: ApiKey, conversation_id: str) -> Conversation:
+    """The conversation, if this key started it; otherwise 404 (existence is not revealed)."""
+    conv = conversation_service.get(db_session=db_session, conversation_id=conversation_id)
+    owner = f"key:{key.id}:"
+    if (
+        conv is None
+        or conv.channel != CHANNEL
+        or not (conv.external_user_id or "").startswith(owner)
+    ):
+        raise NotFound(f"conversation {conversation_id!r} not found")
+    return conv
+
+
+def verified_customer(settings: Settings, key: ApiKey, token: str | None) -> str | None:
+    if not token:
+        return None
+    secret = identity.signing_secret(settings.secret_key.get_secret_value(), key.id)
+    return identity.verify(token, secret, max_age=settings.channels.widget_identity_max_age)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the stream must do for a message that passed every check."""
+
+    conversation_id: str | None
+    # fresh: a new message; answering: a retry of a message still being answered;
+    # human: a retry of a message a person will answer (the bot stays silent).
+    kind: Literal["fresh", "answering", "human"] = "fresh"
+
+
+def plan_turn(
+    *,
+    db_session: Session,
+    settings: Settings,
+    key: ApiKey,
+    body: WidgetMessageIn,
+    customer_id: str | None,
+) -> Plan:
+    """Refuse before streaming whatever would fail, so errors get a JSON envelope."""
+    text = body.text.strip()
+    if not text:
+        raise Unprocessable("message is empty", code="empty_message")
+    limit = settings.limits.max_message_chars
+    if len(text) > limit:
+        raise Unprocessable(
+            f"message is longer than {limit} characters",
+            code="message_too_long",
+            details={"limit": limit},
+        )
+    if body.conversation_id:
+        conv: Conversation | None = owned_conversation(
+            db_session=db_session, key=key, conversation_id=body.conversation_id
+        )
+    else:
+        # The same lookup the turn makes, so a retry of a first message finds its conversation.
+        conv = conversation_service.find_open(
+            db_session=db_session,
+            channel=CHANNEL,
+            external_user_id=external_user_id(key.id, body.visitor_id),
+        )
+    if conv is None:
+        return Plan(None)
+    if conv.status == ConversationStatus.CLOSED:
+        raise AppError("this conversation is closed", code="conversation_closed", status_code=409)
+    if conv.customer_id and conv.customer_id != customer_id:
+        # Someone else (or nobody) is logged in now: never carry a customer's account over.
+        raise Forbidden("the signed-in customer changed", code="identity_mismatch")
+    found = conversation_service.find_by_client_id(
+        db_session=db_session, conversation_id=conv.id, client_message_id=body.client_message_id
+    )
+    if found is None or found[1] is not None:
+        return Plan(conv.id)  # new, or answered already (the turn replays the stored answer)
+    if conv.status in (ConversationStatus.AWAITING_HUMAN, ConversationStatus.HUMAN):
+        return Plan(conv.id, "human")
+    return Plan(conv.id, "answering")
+
+
+def is_answered(*, db_session: Session, conversation_id: str, client_message_id: str) -> bool:
+    found = conversation_service.find_by_client_id(
+        db_session=db_session, conversation_id=conversation_id, client_message_id=client_message_id
+    )
+    return found is not None and found[1] is not None
+
+
+def history(*, db_session: Session, conversation: Conversation, limit: int = 200) -> WidgetHistory:
+    rows = db_session.scalars(
+        select(Message)
+        .where(Message.conversation_id == conversation.id, Message.role.in_(_VISIBLE_ROLES))
+        .order_by(Message.id.desc())
+        .limit(limit)
+    ).all()
+    return WidgetHistory(
+        conversation_id=conversation.id,
+        status=conversation.status.value,
+        messages=[
+            WidgetMessageOut(
+                id=m.id,
+                role=m.role.value,
+                content=m.content,
+                client_message_id=m.client_message_id,
+                citations=m.citations or [],
+                created_at=m.created_at,
+            )
+            for m in reversed(rows)
+        ],
+    )

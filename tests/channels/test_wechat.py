@@ -1,0 +1,300 @@
+"""The Official Account channel end to end: the app (TestClient), a real knowledge base, and
+a scripted Tencent API server on a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.channels.tencent import payload
+from app.channels.tencent.crypto import MsgCrypt
+from app.channels.wechat.service import UNSUPPORTED
+from app.conversation.models import Conversation, Message
+from app.conversation.schemas import TurnOutcome, TurnRequest
+from app.conversation.turns import run_turn
+from app.core.bus import Event
+from app.core.cache import RedisCache
+from app.core.config import Settings
+from app.main import create_app
+from app.runtime import Runtime
+from tests.channels import tencent_client as wx
+from tests.channels.conftest import OA, channels_of, message_count, wait_idle
+from tests.channels.tencent_server import TencentServer
+
+URL = "/channels/wechat"
+REDIS_URL = "redis://127.0.0.1:6379"
+CUSTOM_SEND = "/cgi-bin/message/custom/send"
+
+
+def user() -> str:
+    return "o" + uuid.uuid4().hex[:27]
+
+
+def msg_id() -> str:
+    return str(uuid.uuid4().int % 10**19)
+
+
+def post_plain(client: TestClient, xml: str, **query: str) -> tuple[int, bytes]:
+    params = {**wx.plain_query(OA["token"]), **query}
+    resp = client.post(URL, params=params, content=xml.encode())
+    return resp.status_code, resp.content
+
+
+def test_url_verification(client: TestClient) -> None:
+    ok = client.get(URL, params={**wx.plain_query(OA["token"]), "echostr": "8844"})
+    assert ok.status_code == 200 and ok.text == "8844"
+
+    forged = client.get(URL, params={**wx.plain_query("not-the-token"), "echostr": "8844"})
+    assert forged.status_code == 403
+    assert forged.json()["error"]["code"] == "invalid_signature"
+
+    old = wx.plain_query(OA["token"], timestamp=str(int(time.time()) - 3600))
+    stale = client.get(URL, params={**old, "echostr": "8844"})
+    assert stale.status_code == 403 and stale.json()["error"]["code"] == "stale_request"
+
+
+def test_plain_mode_conversation(client: TestClient, bot: Runtime) -> None:
+    openid = user()
+    question = "积分抵扣有没有上限？最多能抵订单金额的多少？"
+    status, body = post_plain(client, wx.text_message(question, user=openid, msg_id=msg_id()))
+    assert status == 200 and "30%" in payload.parse(body)["Content"]
+
+    status, body = post_plain(client, wx.text_message("怎么开发票", user=openid, msg_id=msg_id()))
+    assert status == 200
+    reply = payload.parse(body)
+    assert reply["MsgType"] == "text"
+    assert (reply["ToUserName"], reply["FromUserName"]) == (openid, "gh_kefu")
+    assert reply["Content"] == "在订单详情页点击“申请发票”即可开具电子发票。"
+
+    with bot.session_factory() as s:
+        convs = s.scalars(select(Conversation).where(Conversation.external_user_id == openid)).all()
+        assert [(c.channel, c.status.value) for c in convs] == [("wechat", "bot")]
+        roles = s.scalars(
+            select(Message.role).where(Message.conversation_id == convs[0].id).order_by(Message.id)
+        ).all()
+    assert [r.value for r in roles] == ["user", "assistant", "user", "assistant"]
+
+
+def test_safe_mode_conversation(client: TestClient, oa_crypt: MsgCrypt) -> None:
+    openid = user()
+    xml = wx.text_message("能开发票吗", user=openid, msg_id=msg_id())
+    body, query = wx.sealed(oa_crypt, xml, to="gh_kefu")
+    resp = client.post(URL, params={**query, "encrypt_type": "aes"}, content=body.encode())
+    assert resp.status_code == 200
+    assert "<Encrypt>" in resp.text and "申请发票" not in resp.text  # nothing in the clear
+    reply = wx.open_reply(oa_crypt, resp.content)
+    assert reply["ToUserName"] == openid
+    assert reply["Content"] == "在订单详情页点击“申请发票”即可开具电子发票。"
+
+
+def test_subscribe_and_unsupported_types(client: TestClient, bot: Runtime) -> None:
+    openid = user()
+    status, body = post_plain(client, wx.event_message("subscribe", user=openid))
+    welcome = payload.parse(body)["Content"]
+    assert status == 200 and bot.settings.company_name in welcome and "转人工" in welcome
+
+    before = message_count(bot)
+    for kind in ("voice", "location", "image"):
+        xml = wx.text_message("", user=openid, msg_id=msg_id(), msg_type=kind)
+        status, body = post_plain(client, xml)
+        assert status == 200 and payload.parse(body)["Content"] == UNSUPPORTED
+    too_long = wx.text_message("长" * 5000, user=openid, msg_id=msg_id())
+    status, body = post_plain(client, too_long)
+    assert "消息太长了" in payload.parse(body)["Content"]
+    assert message_count(bot) == before
+
+    voice = payload.render(
+        {
+            "ToUserName": "gh_kefu",
+            "FromUserName": openid,
+            "CreateTime": int(time.time()),
+            "MsgType": "voice",
+            "MediaId": "m1",
+            "Recognition": "怎么开发票",
+            "MsgId": msg_id(),
+        }
+    )
+    status, body = post_plain(client, voice)
+    assert "申请发票" in payload.parse(body)["Content"]
+
+    status, body = post_plain(client, wx.event_message("unsubscribe", user=openid))
+    assert (status, body) == (200, b"success")
+
+
+def test_a_retry_is_answered_once(client: TestClient, bot: Runtime, tencent: TencentServer) -> None:
+    xml = wx.text_message("怎么开发票", user=user(), msg_id=msg_id())
+    before = message_count(bot)
+    first = post_plain(client, xml)
+    assert first[0] == 200 and b"<Content>" in first[1]
+    for _ in range(3):  # WeChat's retries carry new nonces and signatures
+        assert post_plain(client, xml) == (200, b"success")
+    assert message_count(bot) == before + 2
+    wait_idle(client, tencent)
+    assert tencent.sends() == []
+
+
+def test_refusals_change_nothing(
+    client: TestClient, bot: Runtime, tencent: TencentServer, oa_crypt: MsgCrypt
+) -> None:
+    good = wx.text_message("怎么开发票", user=user(), msg_id=msg_id())
+    before = message_count(bot)
+
+    def refused(status: int, code: str, resp: httpx.Response) -> None:
+        assert (resp.status_code, resp.json()["error"]["code"]) == (status, code)
+
+    forged = client.post(URL, params=wx.plain_query("guess"), content=good.encode())
+    refused(403, "invalid_signature", forged)
+    no_sig = client.post(URL, params={"timestamp": wx.now(), "nonce": "1"}, content=good.encode())
+    refused(403, "invalid_signature", no_sig)
+
+    old = wx.plain_query(OA["token"], timestamp=str(int(time.time()) - 600))
+    refused(403, "stale_request", client.post(URL, params=old, content=good.encode()))
+
+    # The request of Tencent's own Python sample, genuinely signed for this account, in 2014.
+    from tests.channels.test_crypto import OA_PY_ENCRYPT, OA_PY_REQUEST
+
+    replay = payload.render({"ToUserName": "gh_10f6c3c3ac5a", "Encrypt": OA_PY_ENCRYPT})
+    resp = client.post(
+        URL, params={**OA_PY_REQUEST, "encrypt_type": "aes"}, content=replay.encode()
+    )
+    refused(403, "stale_request", resp)
+
+    body, query = wx.sealed(oa_crypt, good, to="gh_kefu")
+    query["msg_signature"] = "0" * 40
+    resp = client.post(URL, params={**query, "encrypt_type": "aes"}, content=body.encode())
+    refused(403, "invalid_signature", resp)
+
+    params = wx.plain_query(OA["token"])
+    refused(400, "malformed_xml", client.post(URL, params=params, content=b"<xml><Content>"))
+    bomb = b'<!DOCTYPE xml [<!ENTITY a "aaaa">]><xml><Content>&a;</Content></xml>'
+    refused(400, "malformed_xml", client.post(URL, params=params, content=bomb))
+    refused(400, "malformed_xml", client.post(URL, params=params, content=b"<xml></xml>"))
+    huge = b"<xml><Content>" + b"a" * 70_000 + b"</Content></xml>"
+    refused(413, "payload_too_large", client.post(URL, params=params, content=huge))
+
+    assert message_count(bot) == before
+    assert tencent.calls == []
+
+
+def test_unconfigured_channel_is_not_found(runtime: Runtime) -> None:
+    assert runtime.settings.channels.wechat_token is None
+    with TestClient(create_app(runtime=runtime)) as c:
+        resp = c.get(URL, params={"echostr": "1"})
+        post = c.post("/channels/wecom", content=b"<xml/>")
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == "channel_not_configured"
+    assert post.status_code == 404
+
+
+@pytest.fixture
+def settings(tmp_path: object) -> Settings:
+    # Only for test_unconfigured_channel_is_not_found (conftest's runtime): no channel env.
+    from pathlib import Path
+
+    from app.core.config import ChannelSettings
+
+    assert isinstance(tmp_path, Path)
+    return Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        secret_key="test-secret-0123456789abcdef",  # type: ignore[arg-type]
+        channels=ChannelSettings(_env_file=None),  # type: ignore[call-arg]
+    )
+
+
+class Gate:
+    """A turn that waits for the test (no sleeps): the slow LLM, deterministically."""
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.started = 0
+
+    async def __call__(self, runtime: Runtime, req: TurnRequest) -> TurnOutcome:
+        self.started += 1
+        await asyncio.to_thread(self.opened.wait, 30)
+        return await run_turn(runtime, req)
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def dedup_bot(request: pytest.FixtureRequest, bot: Runtime) -> Iterator[Runtime]:
+    """The bot with in-process dedup, or dedup in a real Redis under a prefix of its own."""
+    if request.param == "in-process":
+        yield bot
+        return
+    cache = RedisCache(REDIS_URL, prefix=f"kefu-test-{uuid.uuid4().hex}:")
+    original = bot.cache
+    bot.cache = cache
+    try:
+        yield bot
+    finally:
+        bot.cache = original
+        cache.close()
+
+
+def test_slow_answer_goes_out_once_through_custom_send(
+    dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tencent.reset()
+    monkeypatch.setattr(dedup_bot.settings.channels, "wechat_reply_budget", 0.5)
+    openid = user()
+    xml = wx.text_message("怎么开发票", user=openid, msg_id=msg_id())
+    gate = Gate()
+    with TestClient(create_app(runtime=dedup_bot)) as client:
+        channels_of(client).run_turn = gate
+        started = time.monotonic()
+        assert post_plain(client, xml) == (200, b"success")
+        assert time.monotonic() - started < 2.0
+        for _ in range(3):
+            assert post_plain(client, xml) == (200, b"success")
+        assert gate.started == 1 and tencent.sends() == []
+        gate.opened.set()
+        tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")
+        wait_idle(client, tencent)
+    sends = tencent.delivered()
+    assert [s.path for s in sends] == [CUSTOM_SEND]
+    assert sends[0].body == {
+        "touser": openid,
+        "msgtype": "text",
+        "text": {"content": "在订单详情页点击“申请发票”即可开具电子发票。"},
+    }
+
+
+def test_agent_messages_reach_the_customer_once(client: TestClient, tencent: TencentServer) -> None:
+    channels = channels_of(client)
+    tencent.wait_for(lambda: "wechat" in channels.listening, what="listener")
+    openid = user()
+    event: Event = {
+        "type": "agent_message",
+        "conversation_id": uuid.uuid4().hex,
+        "message_id": 7,
+        "content": "您好，我是人工客服小王，已为您补开发票。",
+        "agent": "wang",
+        "created_at": "2025-01-01T00:00:00Z",
+        "external_user_id": openid,
+    }
+    tencent.fail_next(503)  # the first attempt fails; the delivery retries
+    portal = client.portal
+    assert portal is not None
+    portal.call(client.app.state.runtime.bus.publish, "channel:wechat", event)  # type: ignore[attr-defined]
+    portal.call(client.app.state.runtime.bus.publish, "channel:wechat", event)  # type: ignore[attr-defined]
+    status: Event = {
+        "type": "status",
+        "conversation_id": event["conversation_id"],
+        "status": "human",
+    }
+    portal.call(client.app.state.runtime.bus.publish, "channel:wechat", status)  # type: ignore[attr-defined]
+    tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="retried custom/send")
+    wait_idle(client, tencent)
+    # One failed attempt, retried; the duplicate event and the status event sent nothing.
+    assert 503 in [c.result for c in tencent.sends()]
+    delivered = tencent.delivered()
+    assert len(delivered) == 1
+    assert delivered[0].body["touser"] == openid
+    assert delivered[0].body["text"]["content"] == event["content"]

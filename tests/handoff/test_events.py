@@ -1,0 +1,110 @@
+"""The agents' live feed over a real socket: queue changes, customer messages, keep-alives."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from app.conversation.models import ConversationStatus
+from app.conversation.schemas import TurnRequest
+from app.conversation.turns import run_turn
+from app.core.bus import HANDOFF_TOPIC, InProcessBus
+from app.handoff import router as handoff_router
+from app.main import create_app
+from app.runtime import Runtime
+from tests.handoff.conftest import MakeConversation, serving
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"  # the feed holds no database state; one backend is enough
+
+
+async def _blocks(response: httpx.Response) -> AsyncIterator[list[str]]:
+    """Server-sent event blocks (the lines between blank lines)."""
+    block: list[str] = []
+    async for line in response.aiter_lines():
+        if line:
+            block.append(line)
+        elif block:
+            yield block
+            block = []
+
+
+def _event(block: list[str]) -> tuple[str, dict[str, Any]]:
+    fields = dict(line.split(": ", 1) for line in block if not line.startswith(":"))
+    return fields["event"], json.loads(fields["data"])
+
+
+async def test_console_feed(
+    runtime: Runtime,
+    admin: dict[str, str],
+    conversation: MakeConversation,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(handoff_router, "KEEPALIVE_SECONDS", 0.2)
+    conv_id = conversation()
+    held_id = conversation(status=ConversationStatus.HUMAN, assigned_agent="bob")
+
+    async with (
+        serving(create_app(runtime=runtime)) as base_url,
+        httpx.AsyncClient(base_url=base_url, headers=admin, timeout=10) as client,
+    ):
+        async with client.stream("GET", "/admin/handoff/events") as feed:
+            await _follow(feed, client, runtime, conv_id, held_id)
+        # A console that goes away leaves no subscription behind.
+        bus = runtime.bus
+        assert isinstance(bus, InProcessBus)
+        deadline = asyncio.get_running_loop().time() + 5
+        while HANDOFF_TOPIC in bus._subs:
+            assert asyncio.get_running_loop().time() < deadline, "the feed kept its subscription"
+            await asyncio.sleep(0.01)
+
+
+async def _follow(
+    feed: httpx.Response, client: httpx.AsyncClient, runtime: Runtime, conv_id: str, held_id: str
+) -> None:
+    assert feed.status_code == 200
+    assert feed.headers["content-type"].startswith("text/event-stream")
+    blocks = _blocks(feed)
+
+    async def next_block() -> list[str]:
+        return await asyncio.wait_for(anext(blocks), 5)
+
+    assert await next_block() == ["retry: 3000", ": connected"]
+
+    claimed = await client.post(f"/admin/conversations/{conv_id}/claim", json={"agent": "al"})
+    assert claimed.status_code == 200
+    kind, data = _event(await _skip_keepalives(next_block))
+    assert kind == "queue"
+    assert data == {
+        "type": "queue",
+        "action": "claimed",
+        "conversation_id": conv_id,
+        "channel": "web",
+        "status": "human",
+        "assigned_agent": "al",
+    }
+
+    # A customer writing into a held conversation reaches the agents' consoles.
+    out = await run_turn(
+        runtime, TurnRequest(channel="web", text="人呢？", conversation_id=held_id)
+    )
+    assert out.route == "human"
+    kind, data = _event(await _skip_keepalives(next_block))
+    assert kind == "customer_message"
+    assert data["conversation_id"] == held_id and data["content"] == "人呢？"
+
+    assert await next_block() == [": keep-alive"]  # nothing else happened
+
+
+async def _skip_keepalives(next_block: Any) -> list[str]:
+    while True:
+        block: list[str] = await next_block()
+        if block != [": keep-alive"]:
+            return block

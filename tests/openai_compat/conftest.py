@@ -1,0 +1,122 @@
+"""A real kefu HTTP server on 127.0.0.1 (uvicorn in a thread) with a small ingested knowledge
+base, built once for the module: the embedding model and the ingestion take seconds, and
+every test talks to it as its own end user, so tests do not see each other's conversations."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth import service as auth_service
+from app.auth.models import Role
+from app.core.cache import InProcessCache
+from app.core.config import LLMSettings, Settings
+from app.core.db import make_engine
+from app.knowledge_bases import service as kb_service
+from app.main import create_app
+from app.runtime import Runtime
+
+FAQ = (
+    "question,answer,alt_questions\n"
+    "How long does delivery take?,Orders arrive in 3-5 working days.,when will my parcel arrive\n"
+    "怎么开发票？,在订单详情页点击“申请发票”即可开具电子发票。,发票在哪里开|能开发票吗\n"
+)
+POLICY = (
+    "# 会员政策\n\n## 积分兑换\n\n每100积分可在结算时抵扣1元，单笔最多抵扣订单金额的30%。"
+    "积分不能兑换现金，也不能转赠他人。\n\n## 等级\n\n年度消费满5000元升级为金卡会员。\n"
+)
+
+
+@dataclass(frozen=True)
+class Kefu:
+    base_url: str  # ends in /v1, as OpenAI clients expect
+    api_key: str
+    runtime: Runtime
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self.runtime.session_factory
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def build_runtime(tmp: Path, sqlite_template: Path, llm: LLMSettings | None = None) -> Runtime:
+    db = tmp / "kefu.db"
+    shutil.copy(sqlite_template, db)
+    settings = Settings(
+        environment="test",
+        data_dir=tmp / "data",
+        secret_key="test-secret-0123456789abcdef",
+        log_json=True,
+        llm=llm or LLMSettings(_env_file=None, base_url=None),
+    )
+    engine = make_engine(f"sqlite:///{db}")
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    rt = Runtime.build(settings, engine=engine, session_factory=factory, cache=InProcessCache())
+    with factory() as s:
+        kb = kb_service.create_kb(db_session=s, runtime=rt, name="shop", description="")
+        s.commit()
+        kb_service.upload(
+            db_session=s,
+            runtime=rt,
+            kb=kb,
+            uploads=[
+                kb_service.Upload(filename="faq.csv", data=FAQ.encode()),
+                kb_service.Upload(filename="members.md", data=POLICY.encode()),
+            ],
+        )
+    rt.ingestion.drain(timeout=120)
+    return rt
+
+
+def client_key(rt: Runtime, role: Role = Role.CLIENT) -> str:
+    with rt.session_factory() as s:
+        new = auth_service.create(db_session=s, name=f"openai-{role.value}", role=role)
+        s.commit()
+    return new.secret
+
+
+@contextmanager
+def serve(rt: Runtime) -> Iterator[str]:
+    """Run the app on a free loopback port until the generator is closed; yields the base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(runtime=rt), log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, timeout=30, what="uvicorn to start")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def kefu(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Kefu]:
+    rt = build_runtime(tmp_path_factory.mktemp("openai"), sqlite_template)
+    try:
+        with serve(rt) as base_url:
+            yield Kefu(base_url=base_url, api_key=client_key(rt), runtime=rt)
+    finally:
+        rt.close()
