@@ -105,6 +105,7 @@ def _retrieve(runtime: Runtime, query: str) -> list[Hit]:
             kbs=kbs,
             query=query,
             params=retrieval_service.SearchParams(top_k=settings.agent.top_k),
+            embedder=runtime.router,
         )
 
 

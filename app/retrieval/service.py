@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import get_args
+from typing import Any, Protocol, get_args
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,10 @@ from knowledge.chunks import Hit, Language
 from knowledge.index import KnowledgeIndex
 from knowledge.models import KnowledgeBase
 from knowledge.vectorstore.base import rrf_fuse
+
+
+class QueryEmbedder(Protocol):
+    def embed_queries(self, texts: Sequence[str]) -> Any: ...
 
 
 class EmbeddingModelMismatch(AppError):
@@ -61,8 +65,12 @@ def search(
     kbs: Sequence[KnowledgeBase],
     query: str,
     params: SearchParams = SearchParams(),
+    embedder: QueryEmbedder | None = None,
 ) -> list[Hit]:
     """The best chunks for ``query``, each language searched on its own terms.
+
+    ``embedder`` embeds the query instead of the index's model (the same model behind a
+    cache, e.g. the router's).
 
     In the query's language, dense and BM25 candidates are fused by reciprocal rank. In any
     other language only the dense list counts: BM25 has no words to match there, and raw
@@ -75,7 +83,7 @@ def search(
     for kb in kbs:
         check_model(kb, index)
     store = index.store(model_name=kbs[0].embedding_model, dim=kbs[0].embedding_dim)
-    vector = index.embedder.embed_queries([query])[0]
+    vector = (embedder or index.embedder).embed_queries([query])[0]
     query_lang = params.query_lang or query_language(query)
     kb_ids = [kb.id for kb in kbs]
     per_language: list[tuple[float, list[Hit]]] = []

@@ -129,6 +129,11 @@ class Router:
 
     # -- steps -------------------------------------------------------------------------
 
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        """Query embeddings through the router's cache: retrieval asks for the message the
+        router has just embedded, so a turn embeds it once."""
+        return self._vectors.embed(texts)
+
     def _core(self, message: str) -> str:
         """What gets embedded: no emoji, no leading greeting. Same for history turns, so a
         turn embedded as the current message is found in the cache later."""

@@ -1,0 +1,60 @@
+"""`kefu chat` as users run it: a real subprocess on a fresh data directory, with the same
+settings as `kefu serve` (here an LLM endpoint that is a scripted server on loopback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.agent.conftest import tool_reply
+from tests.llm.scripted_server import ScriptedServer, text_reply
+
+KEFU = [sys.executable, "-m", "app.cli"]
+
+
+def _run(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
+    base.update({"KEFU_DATA_DIR": str(data_dir), **env})
+    return subprocess.run([*KEFU, *args], env=base, capture_output=True, text=True, timeout=300)
+
+
+def test_chat_json_with_the_llm_shows_tool_calls_and_citations(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "billing.md").write_text(
+        "# 账单说明\n\n## 流量超额\n\n超出套餐的流量按每GB 5元收取，计入次月账单。\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "data"
+    assert _run(["demo-data"], data).returncode == 0
+    ingest = _run(["ingest", str(kb), "--kb", "demo"], data)
+    assert ingest.returncode == 0, ingest.stderr
+
+    with ScriptedServer() as llm:
+        llm.script(
+            tool_reply("get_bill", {"month": "2026-10"}),
+            text_reply("您10月的流量超额按每GB 5元计费。[1]"),
+        )
+        out = _run(
+            ["chat", "-m", "我上个月流量费为什么翻倍了", "--customer", "C10001", "--json"],
+            data,
+            KEFU_LLM_BASE_URL=llm.base_url,
+            KEFU_LLM_MODEL=llm.model,
+        )
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert body["route"] == "llm"
+    assert body["answer"] == "您10月的流量超额按每GB 5元计费。[1]"
+    assert [c["source"] for c in body["citations"]] == ["billing.md"]
+    assert [t["name"] for t in body["tool_calls"]] == ["get_bill"]
+    assert body["tool_calls"][0]["result"]["customer_id"] == "C10001"
+
+
+def test_chat_without_an_llm_answers_from_rules(tmp_path: Path) -> None:
+    out = _run(["chat", "-m", "你好", "--json"], tmp_path / "data")
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert body["route"] == "smalltalk" and body["answer"] and body["tool_calls"] == []
