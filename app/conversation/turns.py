@@ -11,10 +11,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from app.agent import prompts as agent_prompts
-from app.agent.condense import summarize
 from app.agent.memory import window
 from app.conversation import service as conversation_service
 from app.conversation.answering import answer_llm
@@ -32,9 +31,9 @@ from app.conversation.schemas import (
     TurnRequest,
 )
 from app.conversation.state import Answer, Prepared
+from app.conversation.summary import schedule_summary
 from app.core.bus import HANDOFF_TOPIC, conversation_topic
 from app.core.errors import NotFound, Unprocessable
-from app.llm import LLMError
 from app.retrieval.query import query_language
 from app.routing import RouteDecision
 from app.routing.faqs import ensure_loaded
@@ -43,11 +42,9 @@ from knowledge import service as knowledge_service
 from knowledge.models import KnowledgeBase
 
 log = logging.getLogger(__name__)
-# Background summaries in flight: referenced so they are not garbage collected mid-way.
-_BACKGROUND: set[asyncio.Task[None]] = set()
 
 
-def _prepare(runtime: Runtime, req: TurnRequest) -> Prepared:
+def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
     text = req.text.strip()
     if not text:
         raise Unprocessable("message is empty")
@@ -141,6 +138,17 @@ def _prepare(runtime: Runtime, req: TurnRequest) -> Prepared:
             channel=conv.channel,
             pending=pending,
         )
+
+
+def _prepare(runtime: Runtime, req: TurnRequest) -> Prepared:
+    try:
+        return _prepare_once(runtime, req)
+    except IntegrityError:
+        if not req.client_message_id:
+            raise
+        # The same client message arrived twice at once and the other copy was stored
+        # first: this one is now a retry of it.
+        return _prepare_once(runtime, req)
 
 
 def _kbs(runtime: Runtime, db_session: Any) -> list[KnowledgeBase]:
@@ -262,68 +270,6 @@ async def _publish_waiting(runtime: Runtime, prep: Prepared) -> None:
         log.warning("could not publish a queue change", exc_info=True)
 
 
-async def _update_summary(runtime: Runtime, prep: Prepared) -> None:
-    """Fold the turns that left the history window into the conversation's running summary."""
-    llm = runtime.llm
-    if llm is None:
-        return
-    agent_settings = runtime.settings.agent
-    with runtime.session_factory() as db_session:
-        # The window the *next* turn will see, so its summary is ready when it comes.
-        rows = conversation_service.recent(
-            db_session=db_session,
-            conversation_id=prep.conversation_id,
-            before_id=None,
-            turns=agent_settings.history_turns,
-        )
-        _, kept = window(
-            [(role, content) for _, role, content in rows],
-            max_turns=agent_settings.history_turns,
-            max_tokens=agent_settings.history_tokens,
-        )
-        if not rows:
-            return
-        start_id = rows[len(rows) - len(kept)][0] if kept else rows[-1][0] + 1
-        older = conversation_service.unsummarised(
-            db_session=db_session,
-            conversation_id=prep.conversation_id,
-            after_id=prep.summary_marker,
-            before_id=start_id,
-        )
-    if not older:
-        return
-    try:
-        text = await summarize(
-            llm,
-            agent_prompts.load(),
-            summary=prep.summary,
-            turns=[(role, content) for _, role, content in older],
-        )
-    except LLMError as exc:
-        log.info("summary not updated", extra={"error": type(exc).__name__})
-        return
-
-    def save() -> None:
-        with runtime.session_factory.begin() as db_session:
-            conversation_service.save_summary(
-                db_session=db_session,
-                conversation_id=prep.conversation_id,
-                expected_marker=prep.summary_marker,
-                marker=older[-1][0],
-                text=text,
-            )
-
-    await run_in_threadpool(save)
-
-
-def _schedule_summary(runtime: Runtime, prep: Prepared) -> None:
-    if runtime.llm is None:
-        return
-    task = asyncio.get_running_loop().create_task(_update_summary(runtime, prep))
-    _BACKGROUND.add(task)
-    task.add_done_callback(_BACKGROUND.discard)
-
-
 def _stored_reply(runtime: Runtime, prep: Prepared) -> TurnOutcome | None:
     with runtime.session_factory() as db_session:
         reply = conversation_service.reply_to(
@@ -342,7 +288,7 @@ def _stored_reply(runtime: Runtime, prep: Prepared) -> TurnOutcome | None:
 
 async def _wait_for_first_attempt(runtime: Runtime, prep: Prepared) -> TurnOutcome | None:
     """The answer the first attempt of a retried message stores, if it stores one in time."""
-    deadline = time.monotonic() + runtime.settings.llm.total_timeout + 10
+    deadline = time.monotonic() + runtime.settings.llm.total_timeout + 5
     while time.monotonic() < deadline:
         found = await run_in_threadpool(_stored_reply, runtime, prep)
         if found is not None:
@@ -392,7 +338,7 @@ async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[Reply
     if now_waiting:
         await _publish_waiting(runtime, prep)
     if ans.route == "llm":
-        _schedule_summary(runtime, prep)
+        schedule_summary(runtime, prep)
     yield Done(prep.conversation_id, message_id, ans.route, ans.intent)
 
 

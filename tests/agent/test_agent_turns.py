@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.conversation import turns
+from app.conversation import summary
 from app.conversation.models import Conversation, ConversationStatus, Message, TurnTrace
 from app.conversation.schemas import (
     Citations,
@@ -294,7 +294,7 @@ async def test_history_budget_and_running_summary(
     await run_turn(
         bot, TurnRequest(channel="test", text="金卡会员要消费多少才能升级？", conversation_id=cid)
     )
-    await asyncio.gather(*turns._BACKGROUND)
+    await asyncio.gather(*summary.BACKGROUND)
     conv = db_session.get(Conversation, cid)
     assert conv is not None
     db_session.refresh(conv)
