@@ -15,19 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.cache import InProcessCache
 from app.core.config import LLMSettings, Settings
 from app.customers.demo import load_demo
-from app.knowledge_bases import service as kb_service
 from app.runtime import Runtime
 from tests.llm.scripted_server import ScriptedServer, Stream, chunk, tool_call_delta, usage_chunk
+from tests.support import SHOP, ingest
 
-FAQ = (
-    "question,answer,alt_questions\n"
-    "How long does delivery take?,Orders arrive in 3-5 working days.,when will my parcel arrive\n"
-    "怎么开发票？,在订单详情页点击“申请发票”即可开具电子发票。,发票在哪里开|能开发票吗\n"
-)
-POLICY = (
-    "# 会员政策\n\n## 积分兑换\n\n每100积分可在结算时抵扣1元，单笔最多抵扣订单金额的30%。"
-    "积分不能兑换现金，也不能转赠他人。\n\n## 等级\n\n年度消费满5000元升级为金卡会员。\n"
-)
 BILLING = (
     "# Billing and data overage\n\n## Overage\n\nData used beyond the plan's allowance is "
     "charged at 5 yuan per GB, billed in the following month's bill.\n"
@@ -109,19 +100,8 @@ def bot(
     )
     with session_factory() as s:
         load_demo(db_session=s)
-        kb = kb_service.create_kb(db_session=s, runtime=rt, name="shop", description="")
         s.commit()
-        kb_service.upload(
-            db_session=s,
-            runtime=rt,
-            kb=kb,
-            uploads=[
-                kb_service.Upload(filename="faq.csv", data=FAQ.encode()),
-                kb_service.Upload(filename="members.md", data=POLICY.encode()),
-                kb_service.Upload(filename="billing.md", data=BILLING.encode()),
-            ],
-        )
-    rt.ingestion.drain(timeout=120)
+    ingest(rt, {**SHOP, "billing.md": BILLING})
     yield rt
     rt.ingestion.close()
     rt.index.close()

@@ -17,10 +17,10 @@ from app.channels.tencent.state import TencentChannels
 from app.core.cache import InProcessCache
 from app.core.config import ChannelSettings, LLMSettings, Settings
 from app.core.db import make_engine
-from app.knowledge_bases import service as kb_service
 from app.main import create_app
 from app.runtime import Runtime
 from tests.channels.tencent_server import TencentServer
+from tests.support import POLICY, ingest
 
 # The Official Account of Tencent's OA sample (Python Sample.py, see test_crypto.py) and the
 # corp of its WeCom C# sample: the routes then also refuse those published requests as replays.
@@ -34,11 +34,6 @@ FAQ = (
     "怎么开发票？,在订单详情页点击“申请发票”即可开具电子发票。,发票在哪里开|能开发票吗\n"
     "How long does delivery take?,Orders arrive in 3-5 working days.,when will my parcel arrive\n"
 )
-POLICY = (
-    "# 会员政策\n\n## 积分兑换\n\n每100积分可在结算时抵扣1元，单笔最多抵扣订单金额的30%。"
-    "积分不能兑换现金，也不能转赠他人。\n\n## 等级\n\n年度消费满5000元升级为金卡会员。\n"
-)
-
 
 @pytest.fixture(scope="module")
 def tencent() -> Iterator[TencentServer]:
@@ -76,19 +71,7 @@ def build_bot(
     shutil.copy(template, tmp / "kefu.db")
     engine = make_engine(f"sqlite:///{tmp / 'kefu.db'}")
     runtime = Runtime.build(settings, engine=engine, cache=InProcessCache())
-    with runtime.session_factory() as s:
-        kb = kb_service.create_kb(db_session=s, runtime=runtime, name="shop", description="")
-        s.commit()
-        kb_service.upload(
-            db_session=s,
-            runtime=runtime,
-            kb=kb,
-            uploads=[
-                kb_service.Upload(filename="faq.csv", data=FAQ.encode()),
-                kb_service.Upload(filename="members.md", data=POLICY.encode()),
-            ],
-        )
-    runtime.ingestion.drain(timeout=120)
+    ingest(runtime, {"faq.csv": FAQ, "members.md": POLICY})
     runtime.router  # noqa: B018  (warm: embeds the intent exemplars once, not in a test's budget)
     return runtime
 

@@ -13,18 +13,8 @@ from app.conversation.models import Conversation, ConversationStatus, Message, T
 from app.conversation.schemas import TurnRequest
 from app.conversation.turns import run_turn
 from app.core.errors import NotFound, Unprocessable
-from app.knowledge_bases import service as kb_service
 from app.runtime import Runtime
-
-FAQ = (
-    "question,answer,alt_questions\n"
-    "How long does delivery take?,Orders arrive in 3-5 working days.,when will my parcel arrive\n"
-    "怎么开发票？,在订单详情页点击“申请发票”即可开具电子发票。,发票在哪里开|能开发票吗\n"
-)
-POLICY = (
-    "# 会员政策\n\n## 积分兑换\n\n每100积分可在结算时抵扣1元，单笔最多抵扣订单金额的30%。"
-    "积分不能兑换现金，也不能转赠他人。\n\n## 等级\n\n年度消费满5000元升级为金卡会员。\n"
-)
+from tests.support import SHOP, ingest
 
 
 @pytest.fixture
@@ -34,19 +24,7 @@ def backend() -> str:
 
 @pytest.fixture
 def bot(runtime: Runtime) -> Iterator[Runtime]:
-    with runtime.session_factory() as s:
-        kb = kb_service.create_kb(db_session=s, runtime=runtime, name="shop", description="")
-        s.commit()
-        kb_service.upload(
-            db_session=s,
-            runtime=runtime,
-            kb=kb,
-            uploads=[
-                kb_service.Upload(filename="faq.csv", data=FAQ.encode()),
-                kb_service.Upload(filename="members.md", data=POLICY.encode()),
-            ],
-        )
-    runtime.ingestion.drain(timeout=120)
+    ingest(runtime, SHOP)
     yield runtime
 
 

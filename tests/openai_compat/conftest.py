@@ -22,19 +22,9 @@ from app.auth.models import Role
 from app.core.cache import InProcessCache
 from app.core.config import LLMSettings, Settings
 from app.core.db import make_engine
-from app.knowledge_bases import service as kb_service
 from app.main import create_app
 from app.runtime import Runtime
-
-FAQ = (
-    "question,answer,alt_questions\n"
-    "How long does delivery take?,Orders arrive in 3-5 working days.,when will my parcel arrive\n"
-    "怎么开发票？,在订单详情页点击“申请发票”即可开具电子发票。,发票在哪里开|能开发票吗\n"
-)
-POLICY = (
-    "# 会员政策\n\n## 积分兑换\n\n每100积分可在结算时抵扣1元，单笔最多抵扣订单金额的30%。"
-    "积分不能兑换现金，也不能转赠他人。\n\n## 等级\n\n年度消费满5000元升级为金卡会员。\n"
-)
+from tests.support import SHOP, ingest
 
 
 @dataclass(frozen=True)
@@ -70,19 +60,7 @@ def build_runtime(tmp: Path, sqlite_template: Path, llm: LLMSettings | None = No
     engine = make_engine(f"sqlite:///{db}")
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     rt = Runtime.build(settings, engine=engine, session_factory=factory, cache=InProcessCache())
-    with factory() as s:
-        kb = kb_service.create_kb(db_session=s, runtime=rt, name="shop", description="")
-        s.commit()
-        kb_service.upload(
-            db_session=s,
-            runtime=rt,
-            kb=kb,
-            uploads=[
-                kb_service.Upload(filename="faq.csv", data=FAQ.encode()),
-                kb_service.Upload(filename="members.md", data=POLICY.encode()),
-            ],
-        )
-    rt.ingestion.drain(timeout=120)
+    ingest(rt, SHOP)
     return rt
 
 
