@@ -23,6 +23,7 @@ class Prepared:
     channel: str = ""
     # A retry of a stored message that has no answer yet (first attempt running or died).
     pending: bool = False
+    reply_id: int | None = None  # the stored answer a replay repeats
     replay: TurnOutcome | None = None
 
 

@@ -21,58 +21,66 @@ log = logging.getLogger(__name__)
 BACKGROUND: set[asyncio.Task[None]] = set()
 
 
-async def update_summary(runtime: Runtime, prep: Prepared) -> None:
-    """Fold the turns that left the history window into the conversation's running summary."""
-    llm = runtime.llm
-    if llm is None:
-        return
+def _unsummarised(runtime: Runtime, prep: Prepared) -> list[tuple[int, str, str]]:
+    """Messages before the window the *next* turn will see, not yet in the summary."""
     agent_settings = runtime.settings.agent
     with runtime.session_factory() as db_session:
-        # The window the *next* turn will see, so its summary is ready when it comes.
         rows = conversation_service.recent(
             db_session=db_session,
             conversation_id=prep.conversation_id,
             before_id=None,
             turns=agent_settings.history_turns,
         )
+        if not rows:
+            return []
         _, kept = window(
             [(role, content) for _, role, content in rows],
             max_turns=agent_settings.history_turns,
             max_tokens=agent_settings.history_tokens,
         )
-        if not rows:
-            return
         start_id = rows[len(rows) - len(kept)][0] if kept else rows[-1][0] + 1
-        older = conversation_service.unsummarised(
+        return conversation_service.unsummarised(
             db_session=db_session,
             conversation_id=prep.conversation_id,
             after_id=prep.summary_marker,
             before_id=start_id,
         )
-    if not older:
+
+
+def _save(runtime: Runtime, prep: Prepared, marker: int, text: str) -> None:
+    with runtime.session_factory.begin() as db_session:
+        conversation_service.save_summary(
+            db_session=db_session,
+            conversation_id=prep.conversation_id,
+            expected_marker=prep.summary_marker,
+            marker=marker,
+            text=text,
+        )
+
+
+async def update_summary(runtime: Runtime, prep: Prepared) -> None:
+    """Fold the turns that left the history window into the conversation's running summary.
+
+    Best effort: the next turn folds in whatever this one could not.
+    """
+    llm = runtime.llm
+    if llm is None:
         return
     try:
+        older = await run_in_threadpool(_unsummarised, runtime, prep)
+        if not older:
+            return
         text = await summarize(
             llm,
             agent_prompts.load(),
             summary=prep.summary,
             turns=[(role, content) for _, role, content in older],
         )
+        await run_in_threadpool(_save, runtime, prep, older[-1][0], text)
     except LLMError as exc:
         log.info("summary not updated", extra={"error": type(exc).__name__})
-        return
-
-    def save() -> None:
-        with runtime.session_factory.begin() as db_session:
-            conversation_service.save_summary(
-                db_session=db_session,
-                conversation_id=prep.conversation_id,
-                expected_marker=prep.summary_marker,
-                marker=older[-1][0],
-                text=text,
-            )
-
-    await run_in_threadpool(save)
+    except Exception:
+        log.exception("summary update failed", extra={"conversation_id": prep.conversation_id})
 
 
 def schedule_summary(runtime: Runtime, prep: Prepared) -> None:

@@ -68,6 +68,10 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
         if conv is not None and conv.status == ConversationStatus.CLOSED:
             # An agent closed it: a new message starts a new conversation (Done carries its id).
             conv = None
+        if conv is not None and conv.customer_id and conv.customer_id != req.customer_id:
+            # Started by another (or a now logged-out) customer: their history and records
+            # must not reach this one, so this message starts a new conversation.
+            conv = None
         if conv is None:
             conv = conversation_service.create(
                 db_session=db_session,
@@ -75,7 +79,7 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
                 external_user_id=req.external_user_id,
                 customer_id=req.customer_id,
             )
-        elif req.customer_id and conv.customer_id != req.customer_id:
+        elif req.customer_id and conv.customer_id is None:
             conv.customer_id = req.customer_id  # a visitor who logged in mid-conversation
         found = None
         if req.client_message_id:
@@ -91,6 +95,7 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
                     found[0].id,
                     conv.status,
                     [],
+                    reply_id=reply.id,
                     replay=TurnOutcome(
                         conversation_id=conv.id,
                         answer=reply.content,
@@ -113,6 +118,8 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
                 client_message_id=req.client_message_id,
             )
             pending = False
+            # Before the commit: a concurrent retry of this message must see it being answered.
+            runtime.cache.set(f"turn-in-progress:{user.id}", "1", ttl=_MARKER_TTL)
         agent_settings = runtime.settings.agent
         rows = conversation_service.recent(
             db_session=db_session,
@@ -270,31 +277,59 @@ async def _publish_waiting(runtime: Runtime, prep: Prepared) -> None:
         log.warning("could not publish a queue change", exc_info=True)
 
 
-def _stored_reply(runtime: Runtime, prep: Prepared) -> TurnOutcome | None:
+def _stored_reply(runtime: Runtime, prep: Prepared) -> tuple[TurnOutcome, int] | None:
     with runtime.session_factory() as db_session:
         reply = conversation_service.reply_to(
             db_session=db_session, message_id=prep.user_message_id
         )
         if reply is None:
             return None
-        return TurnOutcome(
+        outcome = TurnOutcome(
             conversation_id=prep.conversation_id,
             answer=reply.content,
             route=reply.route or "",
             citations=[Citation(**c) for c in reply.citations],
             replayed=True,
         )
+        return outcome, reply.id
 
 
-async def _wait_for_first_attempt(runtime: Runtime, prep: Prepared) -> TurnOutcome | None:
-    """The answer the first attempt of a retried message stores, if it stores one in time."""
-    deadline = time.monotonic() + runtime.settings.llm.total_timeout + 5
-    while time.monotonic() < deadline:
+# A turn being answered says so in the cache every few seconds: a retry of its message waits
+# while the marker lives, and answers itself once the marker is gone (the first attempt died).
+_MARKER_TTL = 15.0
+_MARKER_EVERY = 5.0
+
+
+def _marker(prep: Prepared) -> str:
+    return f"turn-in-progress:{prep.user_message_id}"  # also set by _prepare_once
+
+
+async def _heartbeat(runtime: Runtime, prep: Prepared) -> None:
+    while True:
+        await run_in_threadpool(runtime.cache.set, _marker(prep), "1", ttl=_MARKER_TTL)
+        await asyncio.sleep(_MARKER_EVERY)
+
+
+async def _wait_for_first_attempt(
+    runtime: Runtime, prep: Prepared
+) -> tuple[TurnOutcome, int] | None:
+    """The answer the first attempt of a retried message stores, while that attempt lives."""
+    while True:
         found = await run_in_threadpool(_stored_reply, runtime, prep)
         if found is not None:
             return found
+        if await run_in_threadpool(runtime.cache.get, _marker(prep)) is None:
+            # Re-check: the first attempt may have stored its answer and ended just now.
+            return await run_in_threadpool(_stored_reply, runtime, prep)
         await asyncio.sleep(0.25)
-    return None
+
+
+def _replayed(out: TurnOutcome, conversation_id: str, reply_id: int | None) -> list[ReplyEvent]:
+    events: list[ReplyEvent] = [TextDelta(out.answer)]
+    if out.citations:
+        events.append(Citations(tuple(out.citations)))
+    events.append(Done(conversation_id, reply_id, out.route, replayed=True))
+    return events
 
 
 async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[ReplyEvent]:
@@ -302,11 +337,8 @@ async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[Reply
     started = time.perf_counter()
     prep = await run_in_threadpool(_prepare, runtime, req)
     if prep.replay is not None:
-        out = prep.replay
-        yield TextDelta(out.answer)
-        if out.citations:
-            yield Citations(tuple(out.citations))
-        yield Done(prep.conversation_id, None, out.route, replayed=True)
+        for event in _replayed(prep.replay, prep.conversation_id, prep.reply_id):
+            yield event
         return
     text = req.text.strip()
     if prep.status in (ConversationStatus.AWAITING_HUMAN, ConversationStatus.HUMAN):
@@ -318,23 +350,25 @@ async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[Reply
     if prep.pending:
         first = await _wait_for_first_attempt(runtime, prep)
         if first is not None:
-            yield TextDelta(first.answer)
-            if first.citations:
-                yield Citations(tuple(first.citations))
-            yield Done(prep.conversation_id, None, first.route, replayed=True)
+            for event in _replayed(first[0], prep.conversation_id, first[1]):
+                yield event
             return
         # The first attempt died without answering: answer the stored message now.
-    ans = await run_in_threadpool(_route, runtime, prep, text)
-    if ans.route == "llm":
-        async for event in answer_llm(runtime, prep, text, ans, turn_started=started):
-            yield event
-    else:
-        if ans.handoff:
-            yield Handoff(reason=ans.intent or "handoff", message=ans.text)
-        yield TextDelta(ans.text)
-        if ans.citations:
-            yield Citations(tuple(ans.citations))
-    message_id, now_waiting = await run_in_threadpool(_persist, runtime, prep, ans, started)
+    heartbeat = asyncio.get_running_loop().create_task(_heartbeat(runtime, prep))
+    try:
+        ans = await run_in_threadpool(_route, runtime, prep, text)
+        if ans.route == "llm":
+            async for event in answer_llm(runtime, prep, text, ans, turn_started=started):
+                yield event
+        else:
+            if ans.handoff:
+                yield Handoff(reason=ans.intent or "handoff", message=ans.text)
+            yield TextDelta(ans.text)
+            if ans.citations:
+                yield Citations(tuple(ans.citations))
+        message_id, now_waiting = await run_in_threadpool(_persist, runtime, prep, ans, started)
+    finally:
+        heartbeat.cancel()
     if now_waiting:
         await _publish_waiting(runtime, prep)
     if ans.route == "llm":

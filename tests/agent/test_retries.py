@@ -83,3 +83,69 @@ async def test_a_closed_conversation_is_not_continued(
     new = db_session.get(Conversation, out.conversation_id)
     assert new is not None and new.status == ConversationStatus.BOT
     assert _count(db_session, conversation_id=first.conversation_id) == 2
+
+
+async def test_a_retry_waits_while_the_first_attempt_is_alive(
+    bot: Runtime, scripted_llm: ScriptedServer, db_session: Session
+) -> None:
+    """The retry waits on the first attempt's in-progress marker (refreshed while it runs),
+    not on a clock, and repeats its answer."""
+    scripted_llm.script(text_reply("每100积分抵1元。[1]", first_delay=4.0))
+    first = await run_turn(bot, TurnRequest(channel="test", text="你好"))
+    req = TurnRequest(
+        channel="test",
+        text=QUESTION,
+        conversation_id=first.conversation_id,
+        client_message_id="m-3",
+    )
+    a, b = await asyncio.gather(run_turn(bot, req), run_turn(bot, req))
+    assert a.answer == b.answer == "每100积分抵1元。[1]"
+    assert sorted([a.replayed, b.replayed]) == [False, True]
+    assert len(scripted_llm.chat_requests) == 1
+
+
+async def test_a_replay_carries_the_stored_reply_id(bot: Runtime, db_session: Session) -> None:
+    from app.conversation.schemas import Done
+    from app.conversation.turns import handle_turn
+
+    req = TurnRequest(channel="test", text="你好", client_message_id="m-4")
+    first = [e async for e in handle_turn(bot, req)][-1]
+    assert isinstance(first, Done) and first.message_id is not None
+    again_req = TurnRequest(
+        channel="test", text="你好", client_message_id="m-4", conversation_id=first.conversation_id
+    )
+    again = [e async for e in handle_turn(bot, again_req)][-1]
+    assert isinstance(again, Done) and again.replayed
+    assert again.message_id == first.message_id
+
+
+async def test_another_customer_never_continues_a_conversation(
+    bot: Runtime, scripted_llm: ScriptedServer, db_session: Session
+) -> None:
+    a = await run_turn(bot, TurnRequest(channel="test", text="你好", customer_id="C10001"))
+    as_b = await run_turn(
+        bot,
+        TurnRequest(
+            channel="test", text="你好", customer_id="C10002", conversation_id=a.conversation_id
+        ),
+    )
+    logged_out = await run_turn(
+        bot, TurnRequest(channel="test", text="你好", conversation_id=a.conversation_id)
+    )
+    ids = {a.conversation_id, as_b.conversation_id, logged_out.conversation_id}
+    assert len(ids) == 3
+    conv_a = db_session.get(Conversation, a.conversation_id)
+    assert conv_a is not None and conv_a.customer_id == "C10001"
+    assert _count(db_session, conversation_id=a.conversation_id) == 2
+
+    anonymous = await run_turn(bot, TurnRequest(channel="test", text="你好"))
+    logged_in = await run_turn(
+        bot,
+        TurnRequest(
+            channel="test",
+            text="你好",
+            customer_id="C10003",
+            conversation_id=anonymous.conversation_id,
+        ),
+    )
+    assert logged_in.conversation_id == anonymous.conversation_id  # logging in keeps it
