@@ -1,6 +1,7 @@
 """Every table of the service, so Alembic and the drift test see the whole schema."""
 
 from app.auth.models import ApiKey
+from app.channels.models import ChannelCursor as ChannelCursor
 from app.conversation.models import Conversation, Message, TurnTrace
 from app.customers.models import (
     Bill,

@@ -35,6 +35,7 @@ FAQ = (
     "How long does delivery take?,Orders arrive in 3-5 working days.,when will my parcel arrive\n"
 )
 
+
 @pytest.fixture(scope="module")
 def tencent() -> Iterator[TencentServer]:
     with TencentServer() as server:
@@ -96,6 +97,17 @@ def client(bot: Runtime, tencent: TencentServer) -> Iterator[TestClient]:
     tencent.reset()
     with TestClient(create_app(runtime=bot)) as c:
         yield c
+
+
+def plain_mode(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Official Account in plain mode (明文模式): no EncodingAESKey, so kefu accepts
+    plain callbacks (with the key set it refuses them)."""
+    monkeypatch.setattr(runtime.settings.channels, "wechat_encoding_aes_key", None)
+
+
+@pytest.fixture
+def plain(bot: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain_mode(bot, monkeypatch)
 
 
 def channels_of(client: TestClient) -> TencentChannels:

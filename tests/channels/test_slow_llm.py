@@ -16,7 +16,7 @@ from app.core.config import LLMSettings
 from app.main import create_app
 from app.runtime import Runtime
 from tests.channels import tencent_client as wx
-from tests.channels.conftest import OA, build_bot, close_bot, wait_idle
+from tests.channels.conftest import OA, build_bot, close_bot, plain_mode, wait_idle
 from tests.channels.tencent_server import TencentServer
 from tests.llm.scripted_server import ScriptedServer, text_reply
 
@@ -48,9 +48,13 @@ def llm_bot(
 
 
 def test_slow_llm_answer_arrives_once_through_custom_send(
-    llm_bot: Runtime, tencent: TencentServer, scripted_llm: ScriptedServer
+    llm_bot: Runtime,
+    tencent: TencentServer,
+    scripted_llm: ScriptedServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tencent.reset()
+    plain_mode(llm_bot, monkeypatch)
     scripted_llm.script(text_reply(*ANSWER, first_delay=8.0))
     openid = "o" + uuid.uuid4().hex[:27]
     xml = wx.text_message(

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.channels.tencent import payload
-from app.channels.tencent.crypto import MsgCrypt
+from app.channels.tencent.crypto import MsgCrypt, sha1_signature
 from app.channels.wechat.service import UNSUPPORTED
 from app.conversation.models import Conversation, Message
 from app.conversation.schemas import TurnOutcome, TurnRequest
@@ -26,7 +26,7 @@ from app.core.config import Settings
 from app.main import create_app
 from app.runtime import Runtime
 from tests.channels import tencent_client as wx
-from tests.channels.conftest import OA, channels_of, message_count, wait_idle
+from tests.channels.conftest import OA, channels_of, message_count, plain_mode, wait_idle
 from tests.channels.tencent_server import TencentServer
 
 URL = "/channels/wechat"
@@ -61,7 +61,7 @@ def test_url_verification(client: TestClient) -> None:
     assert stale.status_code == 403 and stale.json()["error"]["code"] == "stale_request"
 
 
-def test_plain_mode_conversation(client: TestClient, bot: Runtime) -> None:
+def test_plain_mode_conversation(client: TestClient, bot: Runtime, plain: None) -> None:
     openid = user()
     question = "积分抵扣有没有上限？最多能抵订单金额的多少？"
     status, body = post_plain(client, wx.text_message(question, user=openid, msg_id=msg_id()))
@@ -95,7 +95,7 @@ def test_safe_mode_conversation(client: TestClient, oa_crypt: MsgCrypt) -> None:
     assert reply["Content"] == "在订单详情页点击“申请发票”即可开具电子发票。"
 
 
-def test_subscribe_and_unsupported_types(client: TestClient, bot: Runtime) -> None:
+def test_subscribe_and_unsupported_types(client: TestClient, bot: Runtime, plain: None) -> None:
     openid = user()
     status, body = post_plain(client, wx.event_message("subscribe", user=openid))
     welcome = payload.parse(body)["Content"]
@@ -129,7 +129,9 @@ def test_subscribe_and_unsupported_types(client: TestClient, bot: Runtime) -> No
     assert (status, body) == (200, b"success")
 
 
-def test_a_retry_is_answered_once(client: TestClient, bot: Runtime, tencent: TencentServer) -> None:
+def test_a_retry_is_answered_once(
+    client: TestClient, bot: Runtime, tencent: TencentServer, plain: None
+) -> None:
     xml = wx.text_message("怎么开发票", user=user(), msg_id=msg_id())
     before = message_count(bot)
     first = post_plain(client, xml)
@@ -142,21 +144,17 @@ def test_a_retry_is_answered_once(client: TestClient, bot: Runtime, tencent: Ten
 
 
 def test_refusals_change_nothing(
-    client: TestClient, bot: Runtime, tencent: TencentServer, oa_crypt: MsgCrypt
+    client: TestClient,
+    bot: Runtime,
+    tencent: TencentServer,
+    oa_crypt: MsgCrypt,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     good = wx.text_message("怎么开发票", user=user(), msg_id=msg_id())
     before = message_count(bot)
 
     def refused(status: int, code: str, resp: httpx.Response) -> None:
         assert (resp.status_code, resp.json()["error"]["code"]) == (status, code)
-
-    forged = client.post(URL, params=wx.plain_query("guess"), content=good.encode())
-    refused(403, "invalid_signature", forged)
-    no_sig = client.post(URL, params={"timestamp": wx.now(), "nonce": "1"}, content=good.encode())
-    refused(403, "invalid_signature", no_sig)
-
-    old = wx.plain_query(OA["token"], timestamp=str(int(time.time()) - 600))
-    refused(403, "stale_request", client.post(URL, params=old, content=good.encode()))
 
     # The request of Tencent's own Python sample, genuinely signed for this account, in 2014.
     from tests.channels.test_crypto import OA_PY_ENCRYPT, OA_PY_REQUEST
@@ -172,16 +170,93 @@ def test_refusals_change_nothing(
     resp = client.post(URL, params={**query, "encrypt_type": "aes"}, content=body.encode())
     refused(403, "invalid_signature", resp)
 
-    params = wx.plain_query(OA["token"])
-    refused(400, "malformed_xml", client.post(URL, params=params, content=b"<xml><Content>"))
+    plain_mode(bot, monkeypatch)
+    forged = client.post(URL, params=wx.plain_query("guess"), content=good.encode())
+    refused(403, "invalid_signature", forged)
+    no_sig = client.post(URL, params={"timestamp": wx.now(), "nonce": "1"}, content=good.encode())
+    refused(403, "invalid_signature", no_sig)
+
+    old = wx.plain_query(OA["token"], timestamp=str(int(time.time()) - 600))
+    refused(403, "stale_request", client.post(URL, params=old, content=good.encode()))
+
+    def fresh() -> dict[str, str]:
+        return wx.plain_query(OA["token"])  # each signed query is accepted once
+
+    refused(400, "malformed_xml", client.post(URL, params=fresh(), content=b"<xml><Content>"))
     bomb = b'<!DOCTYPE xml [<!ENTITY a "aaaa">]><xml><Content>&a;</Content></xml>'
-    refused(400, "malformed_xml", client.post(URL, params=params, content=bomb))
-    refused(400, "malformed_xml", client.post(URL, params=params, content=b"<xml></xml>"))
+    refused(400, "malformed_xml", client.post(URL, params=fresh(), content=bomb))
+    refused(400, "malformed_xml", client.post(URL, params=fresh(), content=b"<xml></xml>"))
     huge = b"<xml><Content>" + b"a" * 70_000 + b"</Content></xml>"
-    refused(413, "payload_too_large", client.post(URL, params=params, content=huge))
+    refused(413, "payload_too_large", client.post(URL, params=fresh(), content=huge))
 
     assert message_count(bot) == before
     assert tencent.calls == []
+
+
+def test_plain_mode_is_refused_when_the_aes_key_is_set(
+    client: TestClient, bot: Runtime, oa_crypt: MsgCrypt
+) -> None:
+    """In safe mode WeChat also sends the plain ``signature`` in the URL; whoever sees that
+    URL must not be able to post plaintext XML, as any openid, with it."""
+    victim = user()
+    genuine = wx.text_message("怎么开发票", user=user(), msg_id=msg_id())
+    body, query = wx.sealed(oa_crypt, genuine, to="gh_kefu")
+    query["signature"] = sha1_signature(OA["token"], query["timestamp"], query["nonce"])
+    attacker_xml = wx.text_message("转人工", user=victim, msg_id=msg_id())
+    before = message_count(bot)
+    downgrades = [
+        {k: v for k, v in query.items() if k != "msg_signature"},
+        {**query, "encrypt_type": "raw"},
+        wx.plain_query(OA["token"]),  # even a plain query signed with the token itself
+    ]
+    for params in downgrades:
+        resp = client.post(URL, params=params, content=attacker_xml.encode())
+        assert resp.status_code == 403, resp.text
+        assert resp.json()["error"]["code"] == "encryption_required"
+    assert message_count(bot) == before
+    with bot.session_factory() as s:
+        assert (
+            s.scalars(select(Conversation).where(Conversation.external_user_id == victim)).all()
+            == []
+        )
+
+    # The genuine safe-mode callback is still answered.
+    resp = client.post(URL, params={**query, "encrypt_type": "aes"}, content=body.encode())
+    assert resp.status_code == 200
+    assert "申请发票" in wx.open_reply(oa_crypt, resp.content)["Content"]
+
+
+def test_a_plain_signed_query_is_accepted_once(
+    dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plain signature covers token, timestamp and nonce only: a captured query must not
+    carry a different body (another openid, another message) inside the 5-minute window."""
+    tencent.reset()
+    plain_mode(dedup_bot, monkeypatch)
+    customer, victim = user(), user()
+    params = wx.plain_query(OA["token"])
+    with TestClient(create_app(runtime=dedup_bot)) as client:
+        first = client.post(
+            URL,
+            params=params,
+            content=wx.text_message("怎么开发票", user=customer, msg_id=msg_id()),
+        )
+        assert first.status_code == 200 and "申请发票" in payload.parse(first.content)["Content"]
+        before = message_count(dedup_bot)
+        forged = wx.text_message("转人工", user=victim, msg_id=msg_id())
+        replayed = client.post(URL, params=params, content=forged.encode())
+        assert replayed.status_code == 403 and replayed.json()["error"]["code"] == "replayed"
+        upper = {**params, "signature": params["signature"].upper()}
+        replayed = client.post(URL, params=upper, content=forged.encode())
+        assert replayed.status_code == 403 and replayed.json()["error"]["code"] == "replayed"
+        assert message_count(dedup_bot) == before
+        # WeChat's own retries (and every new callback) come with a new nonce and signature.
+        fresh = client.post(URL, params=wx.plain_query(OA["token"]), content=forged.encode())
+        assert fresh.status_code == 200
+        wait_idle(client, tencent)
+    with dedup_bot.session_factory() as s:
+        convs = s.scalars(select(Conversation).where(Conversation.external_user_id == victim)).all()
+    assert len(convs) == 1  # only through the fresh, genuinely signed query
 
 
 def test_unconfigured_channel_is_not_found(runtime: Runtime) -> None:
@@ -242,6 +317,7 @@ def test_slow_answer_goes_out_once_through_custom_send(
     dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tencent.reset()
+    plain_mode(dedup_bot, monkeypatch)
     monkeypatch.setattr(dedup_bot.settings.channels, "wechat_reply_budget", 0.5)
     openid = user()
     xml = wx.text_message("怎么开发票", user=openid, msg_id=msg_id())

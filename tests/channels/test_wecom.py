@@ -9,10 +9,14 @@ import uuid
 import httpx
 from fastapi.testclient import TestClient
 
+from app.channels.models import ChannelCursor
 from app.channels.tencent import payload
+from app.channels.tencent.callback import DEDUP_TTL
 from app.channels.tencent.crypto import MsgCrypt
 from app.channels.wechat.service import UNSUPPORTED
 from app.core.bus import Event
+from app.core.cache import InProcessCache
+from app.main import create_app
 from app.runtime import Runtime
 from tests.channels import tencent_client as wx
 from tests.channels.conftest import CORP, CORP_KEY, channels_of, message_count, wait_idle
@@ -20,6 +24,7 @@ from tests.channels.tencent_server import TencentServer
 
 URL = "/channels/wecom"
 MESSAGE_SEND = "/cgi-bin/message/send"
+KF_SEND = "/cgi-bin/kf/send_msg"
 INVOICE = "在订单详情页点击“申请发票”即可开具电子发票。"
 
 
@@ -193,3 +198,59 @@ def test_agent_messages_reach_wecom_users(client: TestClient, tencent: TencentSe
     assert (app_send["touser"], app_send["text"]["content"]) == ("wangwu", app_event["content"])
     kf_send = tencent.delivered("/cgi-bin/kf/send_msg")[0].body
     assert (kf_send["open_kfid"], kf_send["touser"]) == ("wkKF", "wmCUSTOMER")
+
+
+def test_kf_cursor_survives_a_restart_and_old_messages_are_not_answered(
+    bot: Runtime, corp_crypt: MsgCrypt, tencent: TencentServer
+) -> None:
+    """A restart loses the cache; the sync_msg cursor must not go with it, or sync_msg starts
+    again from three days back and every customer is answered twice."""
+    tencent.reset()
+    kf, customer = "wkCUR" + uuid.uuid4().hex[:8], "wmCUR" + uuid.uuid4().hex[:8]
+
+    def kf_msg(text: str, *, age: float = 0) -> dict[str, object]:
+        return {
+            "msgid": uuid.uuid4().hex,
+            "open_kfid": kf,
+            "external_userid": customer,
+            "send_time": int(time.time() - age),
+            "origin": 3,
+            "msgtype": "text",
+            "text": {"content": text},
+        }
+
+    def event(token: str) -> str:
+        return wx.event_message(
+            "kf_msg_or_event", user="sys", to=CORP["corp_id"], Token=token, OpenKfId=kf
+        )
+
+    def run(token: str, page: dict[str, object], sends: int) -> None:
+        tencent.kf_pages.append(page)
+        with TestClient(create_app(runtime=bot)) as client:
+            assert post(client, corp_crypt, event(token)).status_code == 200
+            tencent.wait_for(lambda: len(tencent.delivered(KF_SEND)) >= sends, what="kf send")
+            wait_idle(client, tencent)
+
+    # Older than the dedup window: possibly answered before; never answered (again) now.
+    stale = kf_msg("在吗", age=DEDUP_TTL + 60)
+    run("token-1", {"next_cursor": "c1", "msg_list": [stale, kf_msg("怎么开发票")]}, 1)
+    assert stored_cursor(bot, kf) == "c1"
+
+    original = bot.cache
+    bot.cache = InProcessCache()  # the restart: dedup keys and anything cached are gone
+    try:
+        run("token-2", {"next_cursor": "c2", "msg_list": [kf_msg("能开发票吗")]}, 2)
+    finally:
+        bot.cache = original
+
+    syncs = [c.body for c in tencent.calls if c.path == "/cgi-bin/kf/sync_msg"]
+    assert [(s["token"], s.get("cursor")) for s in syncs] == [("token-1", None), ("token-2", "c1")]
+    sends = tencent.delivered(KF_SEND)
+    assert [s.body["text"]["content"] for s in sends] == [INVOICE, INVOICE]
+    assert stored_cursor(bot, kf) == "c2"
+
+
+def stored_cursor(runtime: Runtime, open_kfid: str) -> str | None:
+    with runtime.session_factory() as s:
+        row = s.get(ChannelCursor, ("wecom_kf", open_kfid))
+        return row.cursor if row is not None else None

@@ -23,6 +23,8 @@ EXPECTED = {
     "conversations",
     "messages",
     "turn_traces",
+    "customers",
+    "channel_cursors",
 }
 
 

@@ -14,6 +14,7 @@ from app.channels.tencent.callback import check_fresh, read_body
 from app.channels.tencent.crypto import check_signature, sha1_signature
 from app.channels.tencent.state import TencentChannels, get_channels
 from app.channels.wechat import service
+from app.core.errors import Forbidden
 from app.deps import SettingsDep
 
 router = APIRouter(prefix="/channels/wechat", tags=["channels: wechat"])
@@ -56,6 +57,14 @@ async def receive(
     started = time.monotonic()
     cfg = service.config(settings)
     safe = encrypt_type.lower() == "aes"
+    if cfg.safe_only and not safe:
+        # Checked first: in safe mode WeChat also puts the plain `signature` in the URL, so
+        # anyone who saw one callback could otherwise downgrade it to plain mode.
+        raise Forbidden(
+            "plain mode is refused: KEFU_WECHAT_ENCODING_AES_KEY is set, so only "
+            "encrypt_type=aes (safe or compatible mode) is accepted",
+            code="encryption_required",
+        )
     if safe:
         crypt = cfg.require_crypt()
         outer = payload.parse(await read_body(request))
@@ -68,6 +77,9 @@ async def receive(
         # In plain mode the signature covers only token, timestamp and nonce.
         check_signature(sha1_signature(cfg.token, timestamp, nonce), signature)
         check_fresh(timestamp)
+        await service.claim_plain_request(
+            channels, timestamp=timestamp, nonce=nonce, signature=signature
+        )
         fields = payload.parse(await read_body(request))
     payload.require(fields, "ToUserName", "FromUserName", "CreateTime", "MsgType")
 

@@ -14,7 +14,7 @@ from app.channels.tencent.crypto import MsgCrypt
 from app.channels.tencent.state import TencentChannels
 from app.conversation.schemas import TurnRequest
 from app.core.config import Settings
-from app.core.errors import AppError
+from app.core.errors import AppError, Forbidden
 from app.core.logging import mask_pii
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,8 @@ UNSUPPORTED = "抱歉，我暂时只能看懂文字消息，请用文字描述�
 class WeChatConfig:
     token: str
     crypt: MsgCrypt | None  # safe mode needs the EncodingAESKey and the app id
+    # With an EncodingAESKey, plain mode is refused: its signature does not cover the body.
+    safe_only: bool = False
 
     def require_crypt(self) -> MsgCrypt:
         if self.crypt is None:
@@ -44,13 +46,15 @@ def config(settings: Settings) -> WeChatConfig:
         raise ChannelNotConfigured("the WeChat channel is not configured (KEFU_WECHAT_TOKEN)")
     token = cfg.wechat_token.get_secret_value()
     crypt = None
-    if cfg.wechat_encoding_aes_key is not None and cfg.wechat_app_id:
+    aes_key = cfg.wechat_encoding_aes_key
+    safe_only = aes_key is not None and bool(aes_key.get_secret_value())
+    if aes_key is not None and cfg.wechat_app_id:
         crypt = MsgCrypt(
             token=token,
-            encoding_aes_key=cfg.wechat_encoding_aes_key.get_secret_value(),
+            encoding_aes_key=aes_key.get_secret_value(),
             receive_id=cfg.wechat_app_id,
         )
-    return WeChatConfig(token=token, crypt=crypt)
+    return WeChatConfig(token=token, crypt=crypt, safe_only=safe_only)
 
 
 def welcome(settings: Settings) -> str:
@@ -79,6 +83,17 @@ def customer_text(fields: dict[str, str]) -> str | None:
     if kind == "voice":  # WeChat's speech recognition, when the account has it switched on
         return fields.get("Recognition") or None
     return None
+
+
+async def claim_plain_request(
+    channels: TencentChannels, *, timestamp: str, nonce: str, signature: str
+) -> None:
+    """A plain-mode signature covers token, timestamp and nonce, not the body: whoever sees
+    one callback URL could post any XML with it while the timestamp is fresh. Each signed
+    query is therefore accepted once (WeChat's own retries come with a new nonce)."""
+    key = f"wechat:plain:{timestamp}:{nonce}:{signature.lower()}"
+    if not await channels.claim(key):
+        raise Forbidden("this signed request was already received", code="replayed")
 
 
 async def handle(

@@ -5,16 +5,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from app.channels.tencent.callback import ChannelNotConfigured
+from app.channels import cursors
+from app.channels.tencent.callback import DEDUP_TTL, ChannelNotConfigured
 from app.channels.tencent.crypto import MsgCrypt
 from app.channels.tencent.state import TencentChannels
 from app.channels.wechat.service import UNSUPPORTED, welcome
 from app.conversation.schemas import TurnRequest
+from app.core.db import session_scope
 from app.core.logging import mask_pii
 
 log = logging.getLogger(__name__)
@@ -92,34 +95,62 @@ def kf_user(open_kfid: str, external_userid: str) -> str:
     return f"{open_kfid}/{external_userid}"
 
 
+def load_kf_cursor(channels: TencentChannels, open_kfid: str) -> str | None:
+    with session_scope(channels.runtime.session_factory) as s:
+        return cursors.load(db_session=s, channel=KF_CHANNEL, key=open_kfid)
+
+
+def save_kf_cursor(channels: TencentChannels, open_kfid: str, cursor: str) -> None:
+    with session_scope(channels.runtime.session_factory) as s:
+        cursors.save(db_session=s, channel=KF_CHANNEL, key=open_kfid, cursor=cursor)
+
+
 async def sync_kf(channels: TencentChannels, open_kfid: str, token: str) -> None:
-    """Pull the new 微信客服 messages from the stored cursor and answer the customers'."""
+    """Pull the new 微信客服 messages from the stored cursor and answer the customers'.
+
+    The cursor lives in the database: without one, sync_msg starts from the oldest message
+    of the last three days, and after a restart every customer would be answered again."""
     api = channels.wecom
     if api is None or not open_kfid:
         log.error("kf event ignored: KEFU_WECOM_CORP_ID/KEFU_WECOM_SECRET not set or no OpenKfId")
         return
-    cache = channels.runtime.cache
-    cursor_key = f"wecom:kf:cursor:{open_kfid}"
     # One sync at a time per account in this process; msgid dedup covers the others.
     async with channels.lock(f"kf:{open_kfid}"):
-        cursor = await run_in_threadpool(cache.get, cursor_key)
+        try:
+            cursor = await run_in_threadpool(load_kf_cursor, channels, open_kfid)
+        except Exception:
+            # Never sync without the cursor: that would answer three days of messages.
+            log.exception("kf cursor not readable; sync skipped")
+            return
         for _ in range(100):  # has_more pages, bounded
             try:
                 data = await api.kf_sync(open_kfid=open_kfid, token=token, cursor=cursor)
             except Exception as exc:
                 log.warning("kf sync_msg failed: %s", mask_pii(str(exc)))
                 return
+            oldest = time.time() - DEDUP_TTL
             for msg in data.get("msg_list") or []:
-                await _kf_message(channels, msg)
-            cursor = data.get("next_cursor") or cursor
-            if cursor:
-                await run_in_threadpool(cache.set, cursor_key, cursor)
+                await _kf_message(channels, msg, oldest=oldest)
+            next_cursor = data.get("next_cursor") or cursor
+            if next_cursor and next_cursor != cursor:
+                try:
+                    await run_in_threadpool(save_kf_cursor, channels, open_kfid, next_cursor)
+                except Exception:
+                    log.exception("kf cursor not saved; the next event re-reads this page")
+                    return
+            cursor = next_cursor
             if not data.get("has_more"):
                 return
 
 
-async def _kf_message(channels: TencentChannels, msg: dict[str, Any]) -> None:
+async def _kf_message(channels: TencentChannels, msg: dict[str, Any], *, oldest: float) -> None:
     if msg.get("origin") != KF_CUSTOMER or not msg.get("msgid"):
+        return
+    # Older than the dedup keys: it may have been answered already (a cursor lost or saved
+    # before a crash), and answering it again is worse than a late silence.
+    send_time = msg.get("send_time")
+    if not isinstance(send_time, int | float) or send_time < oldest:
+        log.info("kf message skipped: older than the dedup window or without send_time")
         return
     if not await channels.claim(f"wecom:kf:msg:{msg['msgid']}"):
         return
