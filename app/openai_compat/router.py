@@ -4,14 +4,15 @@ Dify's OpenAI-API-compatible provider and any OpenAI SDK (client key)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from app.auth.models import ApiKey
 from app.core.errors import AppError, error_body
 from app.deps import ClientKey, RuntimeDep
 from app.openai_compat import service
@@ -60,16 +61,24 @@ class OpenAIRoute(APIRoute):
         return handle
 
 
+async def private_key(key: ClientKey) -> ApiKey:
+    service.require_private_key(key)
+    return key
+
+
+# A client key that is not a widget's: a widget key is public, copied from any page using it.
+V1Key = Annotated[ApiKey, Depends(private_key)]
+
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIRoute)
 
 
 @router.get("/models", response_model=ModelList, summary="The one model: kefu")
-async def list_models(_: ClientKey) -> ModelList:
+async def list_models(_: V1Key) -> ModelList:
     return ModelList(data=[service.model_card()])
 
 
 @router.get("/models/{model}", response_model=ModelCard, summary="Describe a model")
-async def retrieve_model(model: str, _: ClientKey) -> ModelCard:
+async def retrieve_model(model: str, _: V1Key) -> ModelCard:
     service.check_model(model)
     return service.model_card()
 
@@ -81,10 +90,10 @@ async def retrieve_model(model: str, _: ClientKey) -> ModelCard:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def chat_completions(
-    body: ChatCompletionRequest, _: ClientKey, rt: RuntimeDep
+    body: ChatCompletionRequest, key: V1Key, rt: RuntimeDep
 ) -> ChatCompletion | Response:
     service.check_model(body.model)
-    req = await run_in_threadpool(service.prepare, rt, body)
+    req = await run_in_threadpool(service.prepare, rt, key, body)
     if not body.stream:
         return await service.complete(rt, req)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)

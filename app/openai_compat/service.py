@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.auth.models import ApiKey
 from app.conversation import service as conversation_service
 from app.conversation.models import MessageRole
 from app.conversation.schemas import (
@@ -35,7 +36,7 @@ from app.conversation.schemas import (
 )
 from app.conversation.turns import handle_turn
 from app.core.config import Settings
-from app.core.errors import AppError, NotFound, Unprocessable
+from app.core.errors import AppError, Forbidden, NotFound, Unprocessable
 from app.openai_compat.schemas import (
     MODEL_ID,
     AssistantMessage,
@@ -89,11 +90,30 @@ def customer_text(body: ChatCompletionRequest, settings: Settings) -> str:
     return text
 
 
-def external_user_id(user: str | None) -> str | None:
-    """The stored end-user id: OpenAI's `user` is free-form, kefu's column holds 128 chars."""
-    if user is None or len(user) <= 128:
-        return user
-    return "sha256:" + hashlib.sha256(user.encode()).hexdigest()
+def require_private_key(key: ApiKey) -> None:
+    """Refuse publishable keys: one with allowed origins is a widget's, readable in its page."""
+    if key.allowed_origins:
+        raise Forbidden(
+            "this key is a widget key (it has allowed origins) and is public in web pages; "
+            "/v1 takes a client key without allowed origins",
+            code="publishable_key",
+        )
+
+
+def owner_prefix(key_id: int) -> str:
+    return f"key:{key_id}:"
+
+
+def external_user_id(key_id: int, user: str | None) -> str:
+    """The stored end-user id: OpenAI's `user`, within the key's own namespace, so another key
+    sending the same `user` never reaches this key's conversations. Without a `user` every
+    request is its own end user. The column holds 128 characters: longer ids are digested."""
+    if user is None:
+        return f"{owner_prefix(key_id)}anon:{uuid.uuid4().hex}"
+    stored = f"{owner_prefix(key_id)}user:{user}"
+    if len(stored) <= 128:
+        return stored
+    return f"{owner_prefix(key_id)}sha256:{hashlib.sha256(user.encode()).hexdigest()}"
 
 
 def _earlier_turns(body: ChatCompletionRequest, settings: Settings) -> list[tuple[str, str]]:
@@ -110,22 +130,27 @@ def _earlier_turns(body: ChatCompletionRequest, settings: Settings) -> list[tupl
     return [(role, text) for role, text in turns if text][-keep:]
 
 
-def prepare(runtime: Runtime, body: ChatCompletionRequest) -> TurnRequest:
+def prepare(runtime: Runtime, key: ApiKey, body: ChatCompletionRequest) -> TurnRequest:
     """The turn this request asks for; seeds a new conversation from the earlier messages
     when none continues. Blocking: run it in a worker thread."""
     text = customer_text(body, runtime.settings)
-    user = external_user_id(body.user)
+    user = external_user_id(key.id, body.user)
     conversation_id = body.conversation_id
     with runtime.session_factory.begin() as db_session:
         if conversation_id:
             conv = conversation_service.get(db_session=db_session, conversation_id=conversation_id)
-            # Another channel's conversation is not this API's to answer in.
-            if conv is None or conv.channel != CHANNEL:
+            # Another channel's conversation, or another key's, is not this caller's to answer
+            # in (404: whether it exists is not revealed).
+            if (
+                conv is None
+                or conv.channel != CHANNEL
+                or not (conv.external_user_id or "").startswith(owner_prefix(key.id))
+            ):
                 raise NotFound(
                     f"conversation {conversation_id!r} not found",
                     details={"param": "conversation_id"},
                 )
-        elif user is None or (
+        elif body.user is None or (
             conversation_service.find_open(
                 db_session=db_session, channel=CHANNEL, external_user_id=user
             )

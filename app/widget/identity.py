@@ -19,6 +19,7 @@ from app.core.errors import Unauthorized
 
 _CUSTOMER_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
 _MAX_TOKEN_CHARS = 1024
+_HEX_MAC = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 def signing_secret(secret_key: str, key_id: int) -> str:
@@ -57,9 +58,10 @@ def verify(token: str, secret: str, *, max_age: int, now: float | None = None) -
     """
     now = now if now is not None else time.time()
     payload, sep, mac = token.partition(".")
-    if not sep or len(token) > _MAX_TOKEN_CHARS:
+    # The MAC's shape first: compare_digest raises on non-ASCII str, and a 500 helps nobody.
+    if not sep or len(token) > _MAX_TOKEN_CHARS or not _HEX_MAC.match(mac):
         raise Unauthorized("malformed identity token", code="invalid_identity")
-    if not hmac.compare_digest(_mac(secret, payload), mac.lower()):
+    if not hmac.compare_digest(_mac(secret, payload).encode(), mac.lower().encode()):
         raise Unauthorized("identity signature does not match", code="invalid_identity")
     try:
         claims = json.loads(_b64decode(payload))

@@ -13,11 +13,12 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import service as auth_service
+from app.auth.dependencies import bearer_secret
 from app.auth.models import ApiKey, Role
 from app.conversation.schemas import TurnRequest
 from app.core.db import session_scope
 from app.core.errors import AppError, NotFound, Unprocessable
-from app.deps import AdminKey, ClientKey, RuntimeDep, SessionDep, SettingsDep
+from app.deps import AdminKey, RuntimeDep, SessionDep, SettingsDep
 from app.runtime import Runtime
 from app.widget import identity, service, sse
 from app.widget.schemas import WidgetHistory, WidgetMessageIn, WidgetSecret
@@ -40,16 +41,36 @@ def _asset(name: str) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()[:12]
 
 
+def _widget_key(runtime: Runtime, secret: str, origin: str | None, bucket: str) -> ApiKey:
+    with session_scope(runtime.session_factory) as db_session:
+        key = service.authenticate(db_session=db_session, secret=secret)
+        service.check_origin(key, origin)
+        db_session.expunge(key)
+    service.check_rate(cache=runtime.cache, settings=runtime.settings, key=key, bucket=bucket)
+    return key
+
+
 async def widget_key(
-    key: ClientKey,
+    request: Request,
+    runtime: RuntimeDep,
     x_kefu_origin: Annotated[str | None, Header(description="The host page's origin")] = None,
+    x_kefu_visitor: Annotated[
+        str | None, Header(description="The frame's visitor id (rate limits are per visitor)")
+    ] = None,
 ) -> ApiKey:
-    service.require_client_role(key)
-    service.check_origin(key, x_kefu_origin)
+    # Not ClientKey: its rate limit is per key, and every visitor of a site shares the key.
+    secret = bearer_secret(request)
+    host = request.client.host if request.client else None
+    bucket = service.rate_bucket(x_kefu_visitor, host)
+    key = await run_in_threadpool(_widget_key, runtime, secret, x_kefu_origin, bucket)
+    request.state.api_key = key
     return key
 
 
 WidgetKey = Annotated[ApiKey, Depends(widget_key)]
+# The signed identity the host page gave the frame: a signed-in customer's conversation is
+# shown to that customer only.
+IdentityHeader = Annotated[str | None, Header(alias="X-Kefu-Identity", max_length=1024)]
 
 
 @router.get("/widget.js", include_in_schema=False)
@@ -131,17 +152,17 @@ async def widget_frame(
     )
 
 
-def _plan(runtime: Runtime, key: ApiKey, body: WidgetMessageIn) -> tuple[service.Plan, str | None]:
+def _plan(runtime: Runtime, key: ApiKey, body: WidgetMessageIn) -> tuple[str | None, str | None]:
     customer_id = service.verified_customer(runtime.settings, key, body.identity)
     with session_scope(runtime.session_factory) as db_session:
-        plan = service.plan_turn(
+        conversation_id = service.plan_turn(
             db_session=db_session,
             settings=runtime.settings,
             key=key,
             body=body,
             customer_id=customer_id,
         )
-    return plan, customer_id
+    return conversation_id, customer_id
 
 
 @router.post(
@@ -151,17 +172,17 @@ def _plan(runtime: Runtime, key: ApiKey, body: WidgetMessageIn) -> tuple[service
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def post_message(body: WidgetMessageIn, key: WidgetKey, runtime: RuntimeDep) -> Response:
-    plan, customer_id = await run_in_threadpool(_plan, runtime, key, body)
+    conversation_id, customer_id = await run_in_threadpool(_plan, runtime, key, body)
     req = TurnRequest(
         channel=service.CHANNEL,
         text=body.text,
-        conversation_id=plan.conversation_id,
+        conversation_id=conversation_id,
         external_user_id=service.external_user_id(key.id, body.visitor_id),
         customer_id=customer_id,
         client_message_id=body.client_message_id,
     )
     return StreamingResponse(
-        sse.turn_stream(runtime, req, plan, keepalive=KEEPALIVE_SECONDS),
+        sse.turn_stream(runtime, req, keepalive=KEEPALIVE_SECONDS),
         media_type="text/event-stream",
         headers=_STREAM_HEADERS,
     )
@@ -169,17 +190,31 @@ async def post_message(body: WidgetMessageIn, key: WidgetKey, runtime: RuntimeDe
 
 @router.get("/widget/api/conversations/{conversation_id}/messages", response_model=WidgetHistory)
 def conversation_messages(
-    conversation_id: str, key: WidgetKey, db_session: SessionDep
+    conversation_id: str,
+    key: WidgetKey,
+    db_session: SessionDep,
+    settings: SettingsDep,
+    x_kefu_identity: IdentityHeader = None,
 ) -> WidgetHistory:
-    conv = service.owned_conversation(
-        db_session=db_session, key=key, conversation_id=conversation_id
+    conv = service.visible_conversation(
+        db_session=db_session,
+        settings=settings,
+        key=key,
+        conversation_id=conversation_id,
+        token=x_kefu_identity,
     )
     return service.history(db_session=db_session, conversation=conv)
 
 
-def _check_owned(runtime: Runtime, key: ApiKey, conversation_id: str) -> None:
+def _check_visible(runtime: Runtime, key: ApiKey, conversation_id: str, token: str | None) -> None:
     with session_scope(runtime.session_factory) as db_session:
-        service.owned_conversation(db_session=db_session, key=key, conversation_id=conversation_id)
+        service.visible_conversation(
+            db_session=db_session,
+            settings=runtime.settings,
+            key=key,
+            conversation_id=conversation_id,
+            token=token,
+        )
 
 
 @router.get(
@@ -189,9 +224,13 @@ def _check_owned(runtime: Runtime, key: ApiKey, conversation_id: str) -> None:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def conversation_events(
-    conversation_id: str, key: WidgetKey, runtime: RuntimeDep, request: Request
+    conversation_id: str,
+    key: WidgetKey,
+    runtime: RuntimeDep,
+    request: Request,
+    x_kefu_identity: IdentityHeader = None,
 ) -> Response:
-    await run_in_threadpool(_check_owned, runtime, key, conversation_id)
+    await run_in_threadpool(_check_visible, runtime, key, conversation_id, x_kefu_identity)
     return StreamingResponse(
         sse.live_events(
             runtime,

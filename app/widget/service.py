@@ -9,8 +9,6 @@ unguessable and tied to the key that created them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -20,6 +18,7 @@ from app.auth import service as auth_service
 from app.auth.models import ApiKey, Role
 from app.conversation import service as conversation_service
 from app.conversation.models import Conversation, ConversationStatus, Message, MessageRole
+from app.core.cache import Cache
 from app.core.config import Settings
 from app.core.errors import AppError, Forbidden, NotFound, Unauthorized, Unprocessable
 from app.widget import identity
@@ -28,6 +27,10 @@ from app.widget.schemas import WidgetHistory, WidgetMessageIn, WidgetMessageOut
 CHANNEL = "web"
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
 _VISIBLE_ROLES = (MessageRole.USER, MessageRole.ASSISTANT, MessageRole.AGENT)
+_VISITOR = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# Every visitor of a site shares its key: each visitor gets the key's normal per-minute
+# limit, and the whole site this many times as much.
+KEY_CEILING_FACTOR = 50
 
 
 def authenticate(*, db_session: Session, secret: str) -> ApiKey:
@@ -46,6 +49,28 @@ def require_client_role(key: ApiKey) -> None:
     # An admin key pasted into a public page would hand the whole admin API to every visitor.
     if key.role != Role.CLIENT:
         raise Forbidden("the widget takes a client key", code="wrong_key_role")
+
+
+def rate_bucket(visitor_id: str | None, client_host: str | None) -> str:
+    """Whom a widget call counts against: the frame's visitor id, else the caller's address."""
+    if visitor_id and _VISITOR.match(visitor_id):
+        return f"visitor:{visitor_id}"
+    return f"ip:{client_host or 'unknown'}"
+
+
+def check_rate(*, cache: Cache, settings: Settings, key: ApiKey, bucket: str) -> None:
+    """429 once a visitor, or the whole site, is over its requests per minute. Blocking."""
+    limit = key.rate_limit_per_minute or settings.limits.default_rate_per_minute
+    ceiling = limit * KEY_CEILING_FACTOR
+    # A visitor over their own limit does not eat into the site's ceiling.
+    if cache.incr(f"widget-rate:{key.id}:{bucket}", ttl=60.0) > limit:
+        raise _rate_limited(f"rate limit of {limit} requests per minute per visitor exceeded")
+    if cache.incr(f"widget-rate:{key.id}", ttl=60.0) > ceiling:
+        raise _rate_limited(f"this site's rate limit of {ceiling} requests per minute exceeded")
+
+
+def _rate_limited(message: str) -> AppError:
+    return AppError(message, code="rate_limited", status_code=429, headers={"Retry-After": "60"})
 
 
 def normalise_origin(origin: str) -> str:
@@ -98,14 +123,21 @@ def verified_customer(settings: Settings, key: ApiKey, token: str | None) -> str
     return identity.verify(token, secret, max_age=settings.channels.widget_identity_max_age)
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What the stream must do for a message that passed every check."""
+def check_identity(conversation: Conversation, customer_id: str | None) -> None:
+    """403 unless the signed-in customer (None: nobody) may see this conversation."""
+    if conversation.customer_id and conversation.customer_id != customer_id:
+        # Someone else (or nobody) is signed in now: a customer's conversation stays theirs.
+        raise Forbidden("the signed-in customer changed", code="identity_mismatch")
 
-    conversation_id: str | None
-    # fresh: a new message; answering: a retry of a message still being answered;
-    # human: a retry of a message a person will answer (the bot stays silent).
-    kind: Literal["fresh", "answering", "human"] = "fresh"
+
+def visible_conversation(
+    *, db_session: Session, settings: Settings, key: ApiKey, conversation_id: str, token: str | None
+) -> Conversation:
+    """A conversation for history and live events: the key's, and the current customer's."""
+    customer_id = verified_customer(settings, key, token)
+    conv = owned_conversation(db_session=db_session, key=key, conversation_id=conversation_id)
+    check_identity(conv, customer_id)
+    return conv
 
 
 def plan_turn(
@@ -115,8 +147,10 @@ def plan_turn(
     key: ApiKey,
     body: WidgetMessageIn,
     customer_id: str | None,
-) -> Plan:
-    """Refuse before streaming whatever would fail, so errors get a JSON envelope."""
+) -> str | None:
+    """The conversation the message goes to (None: a new one). Refuses before streaming
+    whatever would fail, so errors get a JSON envelope. Retries of a message are the turn's
+    business: it replays, waits for or answers them."""
     text = body.text.strip()
     if not text:
         raise Unprocessable("message is empty", code="empty_message")
@@ -139,27 +173,11 @@ def plan_turn(
             external_user_id=external_user_id(key.id, body.visitor_id),
         )
     if conv is None:
-        return Plan(None)
+        return None
     if conv.status == ConversationStatus.CLOSED:
         raise AppError("this conversation is closed", code="conversation_closed", status_code=409)
-    if conv.customer_id and conv.customer_id != customer_id:
-        # Someone else (or nobody) is logged in now: never carry a customer's account over.
-        raise Forbidden("the signed-in customer changed", code="identity_mismatch")
-    found = conversation_service.find_by_client_id(
-        db_session=db_session, conversation_id=conv.id, client_message_id=body.client_message_id
-    )
-    if found is None or found[1] is not None:
-        return Plan(conv.id)  # new, or answered already (the turn replays the stored answer)
-    if conv.status in (ConversationStatus.AWAITING_HUMAN, ConversationStatus.HUMAN):
-        return Plan(conv.id, "human")
-    return Plan(conv.id, "answering")
-
-
-def is_answered(*, db_session: Session, conversation_id: str, client_message_id: str) -> bool:
-    found = conversation_service.find_by_client_id(
-        db_session=db_session, conversation_id=conversation_id, client_message_id=client_message_id
-    )
-    return found is not None and found[1] is not None
+    check_identity(conv, customer_id)
+    return conv.id
 
 
 def history(*, db_session: Session, conversation: Conversation, limit: int = 200) -> WidgetHistory:

@@ -13,8 +13,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from app.conversation.schemas import (
     Citations,
     Done,
@@ -28,17 +26,12 @@ from app.conversation.schemas import (
 )
 from app.conversation.turns import handle_turn
 from app.core.bus import conversation_topic
-from app.core.db import session_scope
 from app.core.errors import AppError
 from app.runtime import Runtime
-from app.widget import service
-from app.widget.service import Plan
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE = b": keep-alive\n\n"
-# A retry waits this long for the first attempt, still running, to store its answer.
-RETRY_WAIT_SECONDS = 60.0
 DISCONNECT_POLL_SECONDS = 1.0
 _LIVE_TYPES = {
     "agent_message": ("message_id", "content", "agent", "created_at"),
@@ -114,40 +107,15 @@ async def with_keepalive(chunks: AsyncIterator[bytes], interval: float) -> Async
         yield chunk
 
 
-async def _turn_chunks(runtime: Runtime, req: TurnRequest, plan: Plan) -> AsyncIterator[bytes]:
-    if plan.kind == "human":
-        yield encode(Done(plan.conversation_id or "", None, "human", replayed=True))
-        return
-    if plan.kind == "answering":
-        assert plan.conversation_id and req.client_message_id
-        if not await _wait_answered(runtime, plan.conversation_id, req.client_message_id):
-            yield encode(Error("in_progress", "the previous attempt is still being answered"))
-            return
+async def _turn_chunks(runtime: Runtime, req: TurnRequest) -> AsyncIterator[bytes]:
+    # Retries need nothing here: the turn replays a stored answer, waits for a first attempt
+    # still running, or answers a message whose first attempt died.
     async for event in handle_turn(runtime, req):
         yield encode(event)
 
 
-async def _wait_answered(runtime: Runtime, conversation_id: str, client_message_id: str) -> bool:
-    def answered() -> bool:
-        with session_scope(runtime.session_factory) as db_session:
-            return service.is_answered(
-                db_session=db_session,
-                conversation_id=conversation_id,
-                client_message_id=client_message_id,
-            )
-
-    deadline = time.monotonic() + RETRY_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if await run_in_threadpool(answered):
-            return True
-        await asyncio.sleep(0.25)
-    return False
-
-
-def turn_stream(
-    runtime: Runtime, req: TurnRequest, plan: Plan, *, keepalive: float
-) -> AsyncIterator[bytes]:
-    return with_keepalive(_turn_chunks(runtime, req, plan), keepalive)
+def turn_stream(runtime: Runtime, req: TurnRequest, *, keepalive: float) -> AsyncIterator[bytes]:
+    return with_keepalive(_turn_chunks(runtime, req), keepalive)
 
 
 async def live_events(

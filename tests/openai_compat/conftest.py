@@ -31,6 +31,7 @@ from tests.support import SHOP, ingest
 class Kefu:
     base_url: str  # ends in /v1, as OpenAI clients expect
     api_key: str
+    key_id: int
     runtime: Runtime
 
     @property
@@ -64,11 +65,20 @@ def build_runtime(tmp: Path, sqlite_template: Path, llm: LLMSettings | None = No
     return rt
 
 
-def client_key(rt: Runtime, role: Role = Role.CLIENT) -> str:
+def new_key(
+    rt: Runtime, role: Role = Role.CLIENT, allowed_origins: list[str] | None = None
+) -> tuple[str, int]:
+    """A key's secret and id."""
     with rt.session_factory() as s:
-        new = auth_service.create(db_session=s, name=f"openai-{role.value}", role=role)
+        new = auth_service.create(
+            db_session=s, name=f"openai-{role.value}", role=role, allowed_origins=allowed_origins
+        )
         s.commit()
-    return new.secret
+        return new.secret, new.key.id
+
+
+def client_key(rt: Runtime, role: Role = Role.CLIENT) -> str:
+    return new_key(rt, role)[0]
 
 
 @contextmanager
@@ -95,6 +105,7 @@ def kefu(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
     rt = build_runtime(tmp_path_factory.mktemp("openai"), sqlite_template)
     try:
         with serve(rt) as base_url:
-            yield Kefu(base_url=base_url, api_key=client_key(rt), runtime=rt)
+            secret, key_id = new_key(rt)
+            yield Kefu(base_url=base_url, api_key=secret, key_id=key_id, runtime=rt)
     finally:
         rt.close()

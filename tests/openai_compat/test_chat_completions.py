@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.conversation import service as conversation_service
 from app.conversation.models import Conversation, ConversationStatus, Message, TurnTrace
-from tests.openai_compat.conftest import Kefu
+from tests.openai_compat.conftest import Kefu, new_key
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +24,13 @@ def new_user() -> str:
     return f"user-{uuid.uuid4().hex[:8]}"
 
 
-def conversations_of(kefu: Kefu, user: str) -> list[Conversation]:
+def conversations_of(kefu: Kefu, user: str, key_id: int | None = None) -> list[Conversation]:
+    stored = f"key:{key_id or kefu.key_id}:user:{user}"
     with kefu.sessions() as s:
         return list(
             s.scalars(
                 select(Conversation).where(
-                    Conversation.channel == "openai", Conversation.external_user_id == user
+                    Conversation.channel == "openai", Conversation.external_user_id == stored
                 )
             )
         )
@@ -312,3 +313,58 @@ def test_a_long_user_id_still_continues(sdk: OpenAI, kefu: Kefu) -> None:
     with kefu.sessions() as s:
         conv = s.get(Conversation, conversation_id)
     assert conv is not None and conv.external_user_id and len(conv.external_user_id) <= 128
+
+
+def test_users_and_conversations_belong_to_the_key(sdk: OpenAI, kefu: Kefu) -> None:
+    """Another key sending the same `user`, or a conversation id it learnt, reaches nothing of
+    this key's: a leaked id or a guessed customer number is not a way in."""
+    user = new_user()
+    mine = sdk.chat.completions.create(
+        model="kefu", user=user, messages=[{"role": "user", "content": "怎么开发票"}]
+    )
+    conversation_id = (mine.model_extra or {})["kefu"]["conversation_id"]
+    anonymous = sdk.chat.completions.create(
+        model="kefu", messages=[{"role": "user", "content": "hello there"}]
+    )
+    anonymous_id = (anonymous.model_extra or {})["kefu"]["conversation_id"]
+
+    secret, other_id = new_key(kefu.runtime)
+    other = OpenAI(base_url=kefu.base_url, api_key=secret, max_retries=0)
+    theirs = other.chat.completions.create(
+        model="kefu", user=user, messages=[{"role": "user", "content": "我刚才问了什么？"}]
+    )
+    assert (theirs.model_extra or {})["kefu"]["conversation_id"] != conversation_id
+    assert [c.id for c in conversations_of(kefu, user)] == [conversation_id]
+    assert len(conversations_of(kefu, user, key_id=other_id)) == 1
+    for leaked in (conversation_id, anonymous_id):
+        for stream in (False, True):
+            with pytest.raises(openai.NotFoundError) as err:
+                other.chat.completions.create(
+                    model="kefu",
+                    messages=[{"role": "user", "content": "我的账单是多少"}],
+                    extra_body={"conversation_id": leaked},
+                    stream=stream,
+                )
+            assert err.value.param == "conversation_id"
+        assert message_count(kefu, leaked) == 2
+    # The key that started them continues both.
+    again = sdk.chat.completions.create(
+        model="kefu",
+        messages=[{"role": "user", "content": "怎么开发票"}],
+        extra_body={"conversation_id": anonymous_id},
+    )
+    assert (again.model_extra or {})["kefu"]["conversation_id"] == anonymous_id
+
+
+def test_widget_keys_are_refused(kefu: Kefu) -> None:
+    # A key with allowed origins is a widget's: its secret is in every page that embeds it.
+    secret, widget_id = new_key(kefu.runtime, allowed_origins=["https://shop.example"])
+    widget = OpenAI(base_url=kefu.base_url, api_key=secret, max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError) as err:
+        widget.chat.completions.create(
+            model="kefu", user="customer-1234", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert err.value.code == "publishable_key" and err.value.type == "permission_error"
+    with pytest.raises(openai.PermissionDeniedError):
+        widget.models.list()
+    assert conversations_of(kefu, "customer-1234", key_id=widget_id) == []

@@ -252,3 +252,54 @@ def test_a_signed_in_visitor_is_known_to_the_conversation(
         conv = s.get(Conversation, _conversation_id(page))
         assert conv is not None and conv.customer_id == "C1001"
     context.close()
+
+
+NO_STORED_CONVERSATION = "() => !Object.keys(localStorage).some(k => k.endsWith('.conversation'))"
+
+
+def test_the_next_person_on_the_browser_does_not_see_a_customers_conversation(
+    browser: Browser, site: HostSite, kefu_url: str, keys: Keys, widget_runtime: Runtime
+) -> None:
+    secret = identity.signing_secret(
+        widget_runtime.settings.secret_key.get_secret_value(), keys.client_id
+    )
+    site.pages["/account"] = HOST_PAGE.format(kefu=kefu_url, key=keys.client, lang="en").replace(
+        "async></script>", f'data-identity="{identity.sign(secret, "C3003")}" async></script>'
+    )
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(site.url + "/account")
+    frame = open_widget(page)
+    ask(frame, "hello")
+    expect(frame.locator(".msg-bot:not(.welcome) .bubble")).not_to_have_text("Typing…")
+    customers = _conversation_id(page)
+
+    # Signed out (the same browser, the same stored conversation): the frame is told 403 and
+    # forgets the conversation instead of showing it.
+    page.goto(site.url + "/")
+    frame = open_widget(page)
+    handle = next(f for f in page.frames if "/widget/frame" in f.url)
+    handle.wait_for_function(NO_STORED_CONVERSATION)
+    expect(frame.locator(".welcome")).to_be_visible()
+    expect(frame.locator(".msg-user")).to_have_count(0)
+    ask(frame, "hi")
+    expect(frame.locator(".msg-bot:not(.welcome) .bubble")).not_to_have_text("Typing…")
+    anonymous = _conversation_id(page)
+    assert anonymous != customers
+    with widget_runtime.session_factory() as s:
+        conv = s.get(Conversation, anonymous)
+        assert conv is not None and conv.customer_id is None
+
+    # Signing out without a reload (a single-page site) clears what the frame shows too.
+    page.goto(site.url + "/account")
+    frame = open_widget(page)
+    ask(frame, "hello again")  # continues the anonymous conversation, now signed in
+    expect(frame.locator(".msg-bot:not(.welcome) .bubble").last).not_to_have_text("Typing…")
+    assert _conversation_id(page) == anonymous
+    page.evaluate("() => KefuWidget.setIdentity(null)")
+    handle = next(f for f in page.frames if "/widget/frame" in f.url)
+    handle.wait_for_function(NO_STORED_CONVERSATION)
+    expect(frame.locator(".msg-user")).to_have_count(0)
+    expect(frame.locator(".welcome")).to_be_visible()
+    context.close()

@@ -45,6 +45,10 @@ def test_secrets_differ_per_key_and_per_server_secret() -> None:
         (lambda: identity.sign(SECRET, "C1 <script>", now=NOW), "invalid_identity"),
         (lambda: "garbage", "invalid_identity"),
         (lambda: "e30." + "0" * 64, "invalid_identity"),
+        # Non-ASCII MACs once crashed the comparison (TypeError, a 500).
+        (lambda: "e30." + "é" * 64, "invalid_identity"),
+        (lambda: identity.sign(SECRET, "C1", now=NOW)[:-1] + "码", "invalid_identity"),
+        (lambda: identity.sign(SECRET, "C1", now=NOW) + "0", "invalid_identity"),
     ],
 )
 def test_bad_tokens_are_refused(make: object, code: str) -> None:

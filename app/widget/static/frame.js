@@ -76,6 +76,18 @@
     store("conversation", conversationId);
   }
   function newVisitor() { visitorId = randomId(); store("visitor", visitorId); }
+  // Another customer (or nobody) is signed in now: forget the conversation and what it showed.
+  function startFresh() {
+    setConversation(null);
+    disconnectEvents();
+    newVisitor();
+    log.textContent = "";
+    rendered = {};
+    welcome = null;
+    lastStatus = null;
+    setStatus("");
+    greet();
+  }
 
   // --- DOM
   var log = document.getElementById("kefu-log");
@@ -243,7 +255,10 @@
 
   // --- the API (same origin as this frame)
   function headers(extra) {
-    var h = { Authorization: "Bearer " + cfg.key, "X-Kefu-Origin": cfg.origin };
+    // The visitor id: rate limits are per visitor. The identity: a signed-in customer's
+    // conversation is only shown while that customer is signed in.
+    var h = { Authorization: "Bearer " + cfg.key, "X-Kefu-Origin": cfg.origin, "X-Kefu-Visitor": visitorId };
+    if (identity) h["X-Kefu-Identity"] = identity;
     for (var k in extra || {}) h[k] = extra[k];
     return h;
   }
@@ -287,7 +302,10 @@
       res = await fetch("api/conversations/" + encodeURIComponent(conversationId) + "/messages", { headers: headers() });
     } catch (e) { return; }
     if (res.status === 404) { setConversation(null); disconnectEvents(); return; }
-    if (!res.ok) return;
+    if (!res.ok) {
+      if (res.status === 403 && (await errorOf(res)).code === "identity_mismatch") startFresh();
+      return;
+    }
     var h = await res.json();
     h.messages.forEach(showMessage);
     applyStatus(h.status, false);
@@ -310,6 +328,10 @@
       try {
         var res = await fetch("api/conversations/" + encodeURIComponent(cid) + "/events", { headers: headers(), signal: ctrl.signal });
         if (res.status === 404) { if (eventsFor === cid) { eventsFor = null; setConversation(null); } return; }
+        if (res.status === 403) {
+          if (eventsFor === cid) { eventsFor = null; if ((await errorOf(res)).code === "identity_mismatch") startFresh(); }
+          return;
+        }
         if (res.ok) {
           backoff = 1000;
           await readSSE(res, function (name, data) {
@@ -439,18 +461,28 @@
     var data = event.data;
     if (!data || typeof data !== "object") return;
     if (data.type === "kefu:init" || data.type === "kefu:identity") {
+      var previous = identity;
       identity = typeof data.identity === "string" && data.identity ? data.identity : null;
       markInit();
+      if (data.type === "kefu:identity" && identity !== previous && conversationId && loaded) {
+        // Signed out or switched account: re-check the conversation under the new identity.
+        disconnectEvents();
+        refreshHistory().then(connectEvents);
+      }
     }
     if (data.type === "kefu:open" || (data.type === "kefu:init" && data.open)) input.focus();
   });
 
-  if (conversationId) {
-    refreshHistory().then(function () {
+  // History and live events wait for the host page's identity: they are checked against it.
+  var loaded = !conversationId;
+  if (loaded) greet();
+  else {
+    initialised.then(refreshHistory).then(function () {
+      loaded = true;
       if (!log.querySelector(".msg")) greet();
       connectEvents();
     });
-  } else greet();
+  }
   function greet() {
     welcome = el("div", "msg msg-bot welcome");
     welcome.appendChild(el("div", "who", cfg.bot));
