@@ -75,7 +75,11 @@ class Runtime:
     def tools(self) -> ToolRunner:
         """The agent's tools over the configured business data (SQL tables or the company API)."""
         source = build_business_data(self.settings, session_factory=self.session_factory)
-        return ToolRunner(source, service_hours=self.settings.service_hours)
+        return ToolRunner(
+            source,
+            service_hours=self.settings.service_hours,
+            account_app=self.settings.account_app,
+        )
 
     async def aclose(self) -> None:
         if "tools" in self.__dict__:

@@ -22,6 +22,7 @@ async def condense(
     history: Sequence[tuple[str, str]],
     question: str,
     max_tokens: int = 64,
+    first_token_timeout: float | None = None,
 ) -> str | None:
     """The follow-up rewritten as a standalone query, or None when the model gave nothing
     usable (the caller then searches with the question and the last exchange)."""
@@ -31,6 +32,7 @@ async def condense(
         thinking=False,
         max_tokens=max_tokens,
         extra_body=_EXACT,
+        first_token_timeout=first_token_timeout,
     )
     query = result.text.strip().splitlines()[0].strip() if result.text.strip() else ""
     query = re.sub(r"^(standalone query|query|查询)\s*[:：]\s*", "", query, flags=re.I)

@@ -75,6 +75,15 @@ class Prompts:
     def interrupted(self, lang: str) -> str:
         return str(self._lang("interrupted", lang))
 
+    def handoff_notice(self, lang: str, *, hours: str) -> str:
+        return str(self._lang("handoff_notice", lang)).format(hours=hours)
+
+    def failed(self, lang: str, *, hours: str) -> str:
+        return str(self._lang("failed", lang)).format(hours=hours)
+
+    def unsaved(self, lang: str) -> str:
+        return str(self._lang("unsaved", lang))
+
 
 def _passage(n: int, chunk: Chunk) -> str:
     where = " > ".join(p for p in chunk.heading_path if p)

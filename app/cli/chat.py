@@ -41,16 +41,22 @@ def register(cli: typer.Typer) -> None:
         ensure_schema(settings)
         runtime = Runtime.build(settings)
         console = Console(stderr=not as_json)
+
+        async def main() -> None:
+            try:
+                if message is not None:
+                    await _one(runtime, message, customer, conversation, as_json, console)
+                else:
+                    await _interactive(runtime, customer, conversation, console)
+            finally:
+                # On this loop: the LLM and company-API clients are async and bound to it.
+                await runtime.aclose()
+
         try:
-            if message is not None:
-                asyncio.run(_one(runtime, message, customer, conversation, as_json, console))
-            else:
-                asyncio.run(_interactive(runtime, customer, conversation, console))
+            asyncio.run(main())
         except AppError as exc:
             typer.echo(f"error: {exc.message}", err=True)
             raise typer.Exit(1) from exc
-        finally:
-            runtime.close()
 
 
 async def _one(

@@ -65,22 +65,25 @@ def _ms(since: float) -> float:
 
 
 async def search_query(runtime: Runtime, prep: Prepared, text: str, ans: Answer) -> str:
+    """The query to search with. A condensing call that finds the LLM unreachable sets
+    ``ans.llm_down``, and the answer step then does not wait for it a second time."""
     llm = runtime.llm
-    if (
-        llm is not None
-        and runtime.settings.agent.condense
-        and prep.history
-        and looks_elliptical(text)
-    ):
+    agent_settings = runtime.settings.agent
+    if llm is not None and agent_settings.condense and prep.history and looks_elliptical(text):
         t0 = time.perf_counter()
         try:
             rewritten = await condense(
-                llm, agent_prompts.load(), history=prep.history, question=text
+                llm,
+                agent_prompts.load(),
+                history=prep.history,
+                question=text,
+                first_token_timeout=agent_settings.condense_timeout,
             )
         except LLMError as exc:
-            # Searching with the last exchange is nearly as good; the answer step decides
-            # whether the LLM is usable at all.
+            # Searching with the last exchange is nearly as good.
             log.info("condense failed", extra={"error": type(exc).__name__})
+            if isinstance(exc, LLMUnavailable):
+                ans.error, ans.llm_down = f"{type(exc).__name__}: {exc}", True
             rewritten = None
         ans.timings["condense_ms"] = _ms(t0)
         if rewritten:
@@ -143,6 +146,16 @@ def _messages(
     return messages
 
 
+def _handoff_notice(runtime: Runtime, ans: Answer, text: str) -> str:
+    """What to add so a customer handed to a person knows when people answer: nothing when
+    the model already said it."""
+    hours = runtime.settings.service_hours
+    if text and hours in text:
+        return ""
+    notice = agent_prompts.load().handoff_notice(ans.lang, hours=hours)
+    return notice if text else notice.strip()
+
+
 async def answer_llm(
     runtime: Runtime, prep: Prepared, text: str, ans: Answer, *, turn_started: float
 ) -> AsyncIterator[ReplyEvent]:
@@ -150,7 +163,14 @@ async def answer_llm(
     started = time.perf_counter()
     query = await search_query(runtime, prep, text, ans)
     t0 = time.perf_counter()
-    hits = await run_in_threadpool(_retrieve, runtime, query)
+    try:
+        hits = await run_in_threadpool(_retrieve, runtime, query)
+    except Exception as exc:
+        # The vector store (or its SQL lookup) is down: the agent can still use the
+        # customer's records, and without passages it says it has none and offers a human.
+        log.exception("retrieval failed; answering without passages")
+        hits = []
+        ans.error = f"retrieval: {type(exc).__name__}: {exc}"[:500]
     ans.timings["retrieve_ms"] = _ms(t0)
     ans.search_query = query
     ans.retrieved = [
@@ -165,7 +185,7 @@ async def answer_llm(
         for h in hits
     ]
     llm = runtime.llm
-    if llm is None:
+    if llm is None or ans.llm_down:
         _extractive(runtime, hits, ans)
         yield TextDelta(ans.text)
         if ans.citations:
@@ -203,10 +223,17 @@ async def answer_llm(
             },
         )
         if not result.text.strip():
-            # Nothing reached the customer: answer as if there were no LLM.
-            _extractive(runtime, hits, ans)
+            # Nothing reached the customer: answer as if there were no LLM, unless the
+            # agent had already handed the conversation to a person.
             ans.tool_calls = result.tool_calls
             ans.timings["llm_ms"] = round(result.llm_s * 1000, 1)
+            if result.handoff:
+                ans.text = _handoff_notice(runtime, ans, "")
+                ans.handoff, ans.handoff_reason = True, result.handoff_reason
+                yield TextDelta(ans.text)
+                yield Handoff(reason=result.handoff_reason or "request_human", message=ans.text)
+                return
+            _extractive(runtime, hits, ans)
             yield TextDelta(ans.text)
             if ans.citations:
                 yield Citations(tuple(ans.citations))
@@ -227,6 +254,10 @@ async def answer_llm(
     used = cited_numbers(ans.text, available=len(hits))
     ans.citations = [citation(n, hits[n - 1]) for n in used]
     if result.handoff:
+        notice = _handoff_notice(runtime, ans, ans.text)
+        if notice:
+            yield TextDelta(notice)
+            ans.text = (ans.text + notice).strip()
         ans.handoff, ans.handoff_reason = True, result.handoff_reason
         yield Handoff(reason=result.handoff_reason or "request_human", message=ans.text)
     if ans.citations:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -83,6 +84,8 @@ class Message(Base):
     )
     route: Mapped[str | None] = mapped_column(String(16), nullable=True)
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # For an agent message: who wrote it (shown to the customer, also after a reload).
+    author: Mapped[str | None] = mapped_column(String(128), nullable=True)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -108,6 +111,10 @@ class TurnTrace(Base):
     # [{"chunk_id", "document_id", "source", "score", "dense_score", "keyword_score"}]
     retrieved: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     tool_calls: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The passages the answer cited, as returned to the channel (Citation.as_dict()).
+    citations: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     prompt_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     model: Mapped[str | None] = mapped_column(String(128), nullable=True)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)

@@ -99,3 +99,5 @@ class TurnOutcome:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     handoff: bool = False
     replayed: bool = False
+    # Set when the answer could not be stored (the stream ended with ``Error``).
+    error: str | None = None

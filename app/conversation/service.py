@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from app.conversation.models import (
@@ -71,6 +71,7 @@ def add_message(
     reply_to_id: int | None = None,
     route: str | None = None,
     citations: list[dict[str, Any]] | None = None,
+    author: str | None = None,
     latency_ms: int | None = None,
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
@@ -83,6 +84,7 @@ def add_message(
         reply_to_id=reply_to_id,
         route=route,
         citations=citations or [],
+        author=author,
         latency_ms=latency_ms,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
@@ -158,6 +160,24 @@ def save_summary(
 
 def set_status(*, conversation: Conversation, status: ConversationStatus) -> None:
     conversation.status = status
+
+
+def queue_for_human(*, db_session: Session, conversation_id: str) -> bool:
+    """Move a conversation the bot holds to the human queue; False when it is not the bot's
+    any more (an agent claimed it meanwhile). One UPDATE, so a concurrent claim is never
+    overwritten."""
+    result = db_session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.status == ConversationStatus.BOT)
+        .values(status=ConversationStatus.AWAITING_HUMAN, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    won = cast(CursorResult[Any], result).rowcount == 1
+    if won:
+        conv = db_session.get(Conversation, conversation_id)
+        if conv is not None:
+            db_session.refresh(conv)
+    return won
 
 
 def add_trace(

@@ -46,5 +46,7 @@ class Answer:
     model: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    # Why the LLM could not answer (the turn fell back), for the trace.
+    # Why the LLM (or retrieval) could not do its part, for the trace.
     error: str | None = None
+    # The condensing call found the LLM unreachable: the answer does not wait for it again.
+    llm_down: bool = False

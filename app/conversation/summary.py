@@ -21,14 +21,18 @@ log = logging.getLogger(__name__)
 BACKGROUND: set[asyncio.Task[None]] = set()
 
 
-def _unsummarised(runtime: Runtime, prep: Prepared) -> list[tuple[int, str, str]]:
-    """Messages before the window the *next* turn will see, not yet in the summary."""
+def _unsummarised(runtime: Runtime, prep: Prepared, upto: int) -> list[tuple[int, str, str]]:
+    """Messages before the window the *next* turn will see, not yet in the summary.
+
+    Only up to this turn's answer (``upto``): a message the customer sent meanwhile belongs
+    to its own turn, which schedules its own summary.
+    """
     agent_settings = runtime.settings.agent
     with runtime.session_factory() as db_session:
         rows = conversation_service.recent(
             db_session=db_session,
             conversation_id=prep.conversation_id,
-            before_id=None,
+            before_id=upto + 1,
             turns=agent_settings.history_turns,
         )
         if not rows:
@@ -58,7 +62,7 @@ def _save(runtime: Runtime, prep: Prepared, marker: int, text: str) -> None:
         )
 
 
-async def update_summary(runtime: Runtime, prep: Prepared) -> None:
+async def update_summary(runtime: Runtime, prep: Prepared, upto: int) -> None:
     """Fold the turns that left the history window into the conversation's running summary.
 
     Best effort: the next turn folds in whatever this one could not.
@@ -67,7 +71,7 @@ async def update_summary(runtime: Runtime, prep: Prepared) -> None:
     if llm is None:
         return
     try:
-        older = await run_in_threadpool(_unsummarised, runtime, prep)
+        older = await run_in_threadpool(_unsummarised, runtime, prep, upto)
         if not older:
             return
         text = await summarize(
@@ -83,9 +87,11 @@ async def update_summary(runtime: Runtime, prep: Prepared) -> None:
         log.exception("summary update failed", extra={"conversation_id": prep.conversation_id})
 
 
-def schedule_summary(runtime: Runtime, prep: Prepared) -> None:
+def schedule_summary(runtime: Runtime, prep: Prepared, *, upto: int) -> None:
+    """Update the summary in the background, considering messages up to ``upto`` (the id
+    of this turn's answer)."""
     if runtime.llm is None:
         return
-    task = asyncio.get_running_loop().create_task(update_summary(runtime, prep))
+    task = asyncio.get_running_loop().create_task(update_summary(runtime, prep, upto))
     BACKGROUND.add(task)
     task.add_done_callback(BACKGROUND.discard)

@@ -106,7 +106,13 @@ class LLMSettings(BaseSettings):
     max_retries: int = Field(2, ge=0, le=5, description="Retries before the first token only.")
     breaker_failures: int = Field(5, ge=1, description="Failures in a row that open the breaker.")
     breaker_reset: float = Field(30.0, gt=0, description="Seconds before an open breaker retries.")
-    max_tokens: int = Field(1024, ge=1, description="Largest answer, in tokens.")
+    max_tokens: int = Field(1024, ge=1, description="Largest answer, in tokens, thinking off.")
+    thinking_max_tokens: int = Field(
+        4096,
+        ge=1,
+        description="Largest answer with thinking on, in tokens: the thought counts against "
+        "it, so it needs room for the thought and the answer after it.",
+    )
     # Qwen3's recommended sampling per mode (model card); thinking is switched on per request.
     temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature, thinking off.")
     top_p: float = Field(0.8, gt=0, le=1, description="Nucleus sampling, thinking off.")
@@ -211,10 +217,18 @@ class AgentSettings(BaseSettings):
     history_tokens: int = Field(
         2000, ge=0, description="Token budget for those turns; older ones go to a summary."
     )
-    max_tool_rounds: int = Field(4, ge=0, le=8, description="Rounds of tool calls per turn.")
+    max_tool_rounds: int = Field(
+        4, ge=0, le=4, description="Rounds of tool calls per turn (at most 4; 0: no tools)."
+    )
     condense: bool = Field(
         True,
         description="Rewrite elliptical follow-ups into standalone search queries with the LLM.",
+    )
+    condense_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds the condensing step waits for its first token; slower, the "
+        "follow-up is searched with the last exchange instead.",
     )
     extractive_min_score: float = Field(
         0.82,
@@ -256,6 +270,11 @@ class Settings(BaseSettings):
         "8:00–22:00", description="When human agents answer (told to customers on handoff)."
     )
     bot_name: str = Field("小帆", description="The assistant's name in replies.")
+    account_app: str = Field(
+        "云帆App",
+        description="Where customers log in and find their order numbers (the tools tell the "
+        "model, so it can point customers there).",
+    )
     timezone: str = Field(
         "Asia/Shanghai", description="Time zone of the current time given to the agent."
     )

@@ -1,5 +1,5 @@
 """Turning streamed deltas into events: tool-call fragments into whole calls, and
-``<think>`` blocks left inside ``content`` into reasoning."""
+``<think>`` and ``<tool_call>`` blocks left inside ``content`` out of the answer text."""
 
 from __future__ import annotations
 
@@ -13,35 +13,48 @@ from app.llm.events import ReasoningDelta, TextDelta, ToolCall
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
+TOOL_OPEN = "<tool_call>"
+TOOL_CLOSE = "</tool_call>"
+# Opening tag -> its closing tag. Text inside <think> is reasoning; inside <tool_call> it
+# is a call the server did not parse, which is never answer text.
+BLOCKS = {THINK_OPEN: THINK_CLOSE, TOOL_OPEN: TOOL_CLOSE}
+STRAYS = (THINK_CLOSE, TOOL_CLOSE)
 
 
-class ThinkTagSplitter:
-    """Routes ``<think>…</think>`` found in streamed content to reasoning.
+class ContentSplitter:
+    """Keeps ``<think>…</think>`` and ``<tool_call>…</tool_call>`` out of the answer text.
 
-    With vLLM's ``--reasoning-parser qwen3`` the server already does this and content never
-    holds the tags; without it (or behind another OpenAI-compatible server) Qwen3 writes its
-    thinking inline. Tags may be split across chunks, so a suffix that could begin a tag is
-    held back until the next chunk decides. A stray ``</think>`` is dropped, never shown.
+    With vLLM's ``--reasoning-parser qwen3`` the server already routes thinking to
+    ``reasoning`` and content never holds the tags; without it (or behind another
+    OpenAI-compatible server) Qwen3 writes its thinking inline. Hermes-style tool calls
+    reach content when the server's parser is off, when it could not parse them, or when
+    the request said ``tool_choice: "none"`` and the model called anyway: they are counted
+    (``dropped_calls``) and never shown. Tags may be split across chunks, so a suffix that
+    could begin a tag is held back until the next chunk decides. Stray closing tags are
+    dropped.
     """
 
     def __init__(self) -> None:
         self._pending = ""
-        self._inside = False
-        self._after_close = False  # Qwen3 puts blank lines after </think>: not answer text
+        self._inside: str | None = None  # the opening tag of the block we are in
+        self._after_close = False  # Qwen3 puts blank lines after a block: not answer text
+        self.dropped_calls = 0
 
     def feed(self, text: str) -> list[TextDelta | ReasoningDelta]:
         self._pending += text
         out: list[TextDelta | ReasoningDelta] = []
         while True:
-            tags = (THINK_CLOSE,) if self._inside else (THINK_OPEN, THINK_CLOSE)
+            tags: tuple[str, ...] = (BLOCKS[self._inside],) if self._inside else (*BLOCKS, *STRAYS)
             hits = [(i, tag) for tag in tags if (i := self._pending.find(tag)) >= 0]
             if not hits:
                 break
             index, tag = min(hits)
             self._emit(self._pending[:index], out)
             self._pending = self._pending[index + len(tag) :]
-            self._inside = tag == THINK_OPEN
-            self._after_close = tag == THINK_CLOSE
+            if tag == TOOL_CLOSE and self._inside == TOOL_OPEN:
+                self.dropped_calls += 1
+            self._inside = tag if tag in BLOCKS else None
+            self._after_close = tag in STRAYS
         keep = _partial_tag_suffix(self._pending, tags)
         self._emit(self._pending[: len(self._pending) - keep], out)
         self._pending = self._pending[len(self._pending) - keep :]
@@ -49,14 +62,18 @@ class ThinkTagSplitter:
 
     def flush(self) -> list[TextDelta | ReasoningDelta]:
         out: list[TextDelta | ReasoningDelta] = []
+        if self._inside == TOOL_OPEN:
+            self.dropped_calls += 1  # an unfinished call is still not answer text
         self._emit(self._pending, out)
         self._pending = ""
         return out
 
     def _emit(self, text: str, out: list[TextDelta | ReasoningDelta]) -> None:
-        if self._inside:
+        if self._inside == THINK_OPEN:
             if text:
                 out.append(ReasoningDelta(text))
+            return
+        if self._inside == TOOL_OPEN:
             return
         if self._after_close:
             text = text.lstrip()

@@ -134,6 +134,7 @@ class LLMClient:
         thinking: bool = False,
         max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        first_token_timeout: float | None = None,
     ) -> LLMResult:
         """The whole answer at once (same request, timeouts and retries as ``stream``)."""
         text: list[str] = []
@@ -148,6 +149,7 @@ class LLMClient:
             thinking=thinking,
             max_tokens=max_tokens,
             extra_body=extra_body,
+            first_token_timeout=first_token_timeout,
         )
         async with contextlib.aclosing(events):
             async for event in events:
@@ -182,6 +184,7 @@ class LLMClient:
         thinking: bool = False,
         max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        first_token_timeout: float | None = None,
     ) -> AsyncGenerator[LLMEvent, None]:
         """Stream one chat completion as events.
 
@@ -191,15 +194,18 @@ class LLMClient:
         ``tool_choice`` is "auto" (the server's default with tools), "none", "required" or
         ``{"type": "function", "function": {"name": ...}}``. ``extra_body`` is merged into
         the request last, for server extensions (``seed``, ``stop``, ``logit_bias``...).
+        ``first_token_timeout`` overrides the setting for this call (a side job such as
+        condensing a query is worth less waiting than the answer).
         """
         body = self._body(messages, tools, tool_choice, thinking, max_tokens, extra_body)
         now = asyncio.get_running_loop().time()
         s = self._settings
+        first_wait = first_token_timeout or s.first_token_timeout
         call = Call(
             start=now,
-            first_deadline=now + min(s.first_token_timeout, s.total_timeout),
+            first_deadline=now + min(first_wait, s.total_timeout),
             total_deadline=now + s.total_timeout,
-            first_token_timeout=s.first_token_timeout,
+            first_token_timeout=first_wait,
             total_timeout=s.total_timeout,
         )
         if not self._breaker.acquire():
@@ -256,7 +262,7 @@ class LLMClient:
             "messages": [dict(m) for m in messages],
             "stream": True,
             "stream_options": {"include_usage": True},
-            "max_tokens": max_tokens or s.max_tokens,
+            "max_tokens": max_tokens or (s.thinking_max_tokens if thinking else s.max_tokens),
             "temperature": s.thinking_temperature if thinking else s.temperature,
             "top_p": s.thinking_top_p if thinking else s.top_p,
             "top_k": s.thinking_top_k if thinking else s.top_k,
@@ -326,7 +332,7 @@ class LLMClient:
                 response = await self._http.send(request, stream=True)
         except TimeoutError as exc:
             raise LLMTimeout(
-                f"no response within {s.first_token_timeout}s", phase="first_token"
+                f"no response within {call.first_token_timeout}s", phase="first_token"
             ) from exc
         except httpx.ConnectTimeout as exc:
             raise Retryable(

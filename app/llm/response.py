@@ -2,8 +2,10 @@
 events, each read bounded by the call's deadlines, turned into ``LLMEvent``s.
 
 Failures are classified here, because only here is it known whether a token had arrived:
-before the first token a dropped stream, a 5xx/429 or an in-stream error is ``Retryable``
-(the client may try again); after it, the same failure is ``LLMStreamBroken``.
+before the first token a dropped stream, a 5xx or an in-stream 5xx error is ``Retryable``
+(the client may try again); after it, the same failure is ``LLMStreamBroken``. A 429 is
+not retried: the endpoint (or the gateway before it) is shedding load, and the turn's
+no-LLM answer now beats queueing more work on it; it counts against the breaker.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import httpx
 
-from app.llm.assembly import ThinkTagSplitter, ToolCallAssembler
+from app.llm.assembly import ContentSplitter, ToolCallAssembler
 from app.llm.errors import (
     LLMBadRequest,
     LLMError,
@@ -27,6 +30,8 @@ from app.llm.errors import (
     LLMUnavailable,
 )
 from app.llm.events import Done, LLMEvent, ReasoningDelta, Usage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,16 +69,18 @@ async def raise_for_status(response: httpx.Response, call: Call) -> NoReturn:
     except (TimeoutError, httpx.HTTPError):
         detail = ""
     message = f"LLM endpoint answered {status}" + (f": {detail}" if detail else "")
-    if status >= 500 or status == 429:
+    if status >= 500:
         retry_after = _seconds(response.headers.get("retry-after"))
         raise Retryable(LLMUnavailable(message, status_code=status), retry_after)
+    if status == 429:
+        raise LLMUnavailable(message, status_code=status)
     raise LLMBadRequest(message, status_code=status)
 
 
 async def read_events(response: httpx.Response, call: Call) -> AsyncGenerator[LLMEvent, None]:
     """Text and reasoning as they arrive; then whole tool calls, usage and ``Done``."""
     loop = asyncio.get_running_loop()
-    splitter = ThinkTagSplitter()
+    splitter = ContentSplitter()
     calls = ToolCallAssembler()
     usage: Usage | None = None
     finish_reason: str | None = None
@@ -110,6 +117,11 @@ async def read_events(response: httpx.Response, call: Call) -> AsyncGenerator[LL
         raise_dropped(call, "the stream ended before the answer did")
     for event in splitter.flush():
         yield event
+    if splitter.dropped_calls:
+        log.warning(
+            "tool-call markup in the answer text was dropped",
+            extra={"llm_dropped_calls": splitter.dropped_calls},
+        )
     for tool_call in calls.finish():
         yield tool_call
     if usage is not None:
@@ -170,8 +182,10 @@ def _raise_stream_error(error: Any, call: Call) -> NoReturn:
     status = code if isinstance(code, int) else None
     if call.started:
         raise LLMStreamBroken(f"the LLM endpoint failed mid-answer: {message}")
-    if status is None or status >= 500 or status == 429:
+    if status is None or status >= 500:
         raise Retryable(LLMUnavailable(message, status_code=status))
+    if status == 429:
+        raise LLMUnavailable(message, status_code=status)
     raise LLMBadRequest(message, status_code=status)
 
 
@@ -214,4 +228,4 @@ def _seconds(value: str | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        return None  # an HTTP date: rare for 429 from an inference server; use our backoff
+        return None  # an HTTP date: rare from an inference server; use our backoff

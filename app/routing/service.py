@@ -234,7 +234,8 @@ class Router:
                     lang=lang,
                     signals=signals,
                 )
-        numbers = len(textlib.numbers(message))
+        # Order numbers, phone numbers and months name things; they are not sums to do.
+        numbers = len(textlib.quantities(message))
         if followup or (history and textlib.visible_length(message) <= 6):
             intent = FOLLOWUP
         elif account:

@@ -79,6 +79,20 @@ def numbers(text: str) -> list[str]:
     return _NUMBER.findall(text)
 
 
+# A number that names something rather than counts it: part of an identifier that starts
+# with a letter (YF2026…, B12), a long run of digits (phone, order or card numbers), or a
+# year-month date (2026-10). Days and months written out (6月11号) stay: pro-rating by day
+# is a calculation. Units after a number (30GB, 5元) keep it a quantity.
+_IDENTIFIER = re.compile(
+    r"[A-Za-z][A-Za-z0-9-]*\d[A-Za-z0-9-]*|\d{7,}|\d{4}[-/.]\d{1,2}(?:[-/.]\d{1,2})?"
+)
+
+
+def quantities(text: str) -> list[str]:
+    """Numbers that are amounts, durations or counts: what a calculation would use."""
+    return _NUMBER.findall(_IDENTIFIER.sub(" ", normalise(text)))
+
+
 def question_count(text: str) -> int:
     """How many questions a message asks: question marks, or at least one if it ends without."""
     return max(1, len(_QUESTION_MARK.findall(text)))

@@ -62,7 +62,7 @@ GET_BILL = _function(
 
 GET_ORDER = _function(
     "get_order",
-    "Look up one of the logged-in customer's Yunfan Store orders: status, items, amount, "
+    "Look up one of the logged-in customer's orders: status, items, amount, "
     "shipment (carrier, tracking number, shipped and delivered times) and refund (status, "
     "amount, where it goes back to, expected date). With order_id null, returns the "
     "customer's latest orders instead.",

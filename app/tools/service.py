@@ -88,10 +88,16 @@ def _month_problem(month: str) -> str | None:
 
 class ToolRunner:
     def __init__(
-        self, source: BusinessData, *, service_hours: str = "8:00–22:00", recent_orders: int = 3
+        self,
+        source: BusinessData,
+        *,
+        service_hours: str = "8:00–22:00",
+        account_app: str = "the company's app",
+        recent_orders: int = 3,
     ) -> None:
         self._source = source
         self._service_hours = service_hours
+        self._app = account_app
         self._recent_orders = recent_orders
         self._handlers: dict[str, Callable[[dict[str, Any], ToolContext], Awaitable[Result]]] = {
             "get_bill": self._get_bill,
@@ -127,7 +133,7 @@ class ToolRunner:
             return error(
                 "login_required",
                 "The customer is not logged in, so their records cannot be looked up. Ask them "
-                "to log in to the 云帆App, then ask again.",
+                f"to log in to {self._app}, then ask again.",
             )
         try:
             args_check.check(args, parameters(name))
@@ -173,8 +179,7 @@ class ToolRunner:
             },
         )
 
-    @staticmethod
-    def _not_allowed(ctx: ToolContext, *, record: str | None = None) -> Result:
+    def _not_allowed(self, ctx: ToolContext, *, record: str | None = None) -> Result:
         if record is not None:
             message = (
                 f"{record} is not on the account of the customer in this conversation, so it "
@@ -187,7 +192,7 @@ class ToolRunner:
                 "customer you can only help with the account they are logged in with."
             )
         if ctx.customer_id is None:
-            message += " This customer is not logged in: ask them to log in to the 云帆App."
+            message += f" This customer is not logged in: ask them to log in to {self._app}."
         return error("not_allowed", message)
 
     @staticmethod
@@ -230,7 +235,8 @@ class ToolRunner:
             except Unsupported:
                 return error(
                     "order_id_required",
-                    "Ask the customer for the order number (shown in 云帆App 我的订单).",
+                    f"Ask the customer for the order number (shown in {self._app}, under "
+                    "their orders).",
                 )
             return {"orders": [o.model_dump(mode="json") for o in orders], "count": len(orders)}
         order = await self._source.get_order(customer_id=customer_id, order_id=order_id)
@@ -238,7 +244,8 @@ class ToolRunner:
             return error(
                 "not_found",
                 f"No order {order_id} on this account. Check the number with the customer "
-                "(云帆App 我的订单), or call get_order with order_id null to list recent orders.",
+                f"(shown in {self._app}), or call get_order with order_id null to list recent "
+                "orders.",
             )
         return order.model_dump(mode="json")
 

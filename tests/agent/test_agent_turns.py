@@ -65,7 +65,7 @@ async def test_grounded_answer_cites_the_passages_it_used(
     assert body["messages"][-1] == {"role": "user", "content": POINTS_Q}
 
     trace = _trace(db_session)
-    assert trace.prompt_version == "agent-v1" and trace.model == scripted_llm.model
+    assert trace.prompt_version == "agent-v2" and trace.model == scripted_llm.model
     assert trace.prompt_tokens == 11 and trace.completion_tokens == 7
     assert "llm_first_token_ms" in trace.timings and "agent_prep_ms" in trace.timings
     assert trace.error is None

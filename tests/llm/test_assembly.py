@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from app.llm import ReasoningDelta, TextDelta, ToolCall
-from app.llm.assembly import ThinkTagSplitter, ToolCallAssembler
+from app.llm.assembly import ContentSplitter, ToolCallAssembler
 from app.llm.breaker import CircuitBreaker
 
 
 def split(*pieces: str) -> tuple[str, str]:
-    splitter = ThinkTagSplitter()
+    splitter = ContentSplitter()
     events = [e for p in pieces for e in splitter.feed(p)] + splitter.flush()
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     reasoning = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
@@ -28,14 +28,27 @@ def split(*pieces: str) -> tuple[str, str]:
         (["answer</think>"], "answer", ""),  # a stray closing tag is never shown
         (["<think>unfinished"], "", "unfinished"),
         (["x <thin"], "x <thin", ""),  # a partial tag at the very end is released
+        # Hermes tool calls the server did not parse never reach the customer.
+        (['Let me check.<tool_call>\n{"name": "get_bill"}\n</tool_call>'], "Let me check.", ""),
+        (["a<tool", "_call>{", "}</tool_", "call>\n\nb"], "ab", ""),
+        (['<think>x</think>ok<tool_call>{"name"'], "ok", "x"),  # cut off inside a call
+        (["<think>a <tool_call> b</think>c"], "c", "a <tool_call> b"),  # quoted in thinking
+        (["done</tool_call>"], "done", ""),
     ],
 )
 def test_think_tag_splitter(pieces: list[str], text: str, reasoning: str) -> None:
     assert split(*pieces) == (text, reasoning)
 
 
+def test_splitter_counts_the_calls_it_drops() -> None:
+    splitter = ContentSplitter()
+    splitter.feed('<tool_call>{"name": "a"}</tool_call> and <tool_call>{"name"')
+    splitter.flush()
+    assert splitter.dropped_calls == 2
+
+
 def test_splitter_streams_text_without_waiting_for_the_end() -> None:
-    splitter = ThinkTagSplitter()
+    splitter = ContentSplitter()
     assert splitter.feed("你好") == [TextDelta("你好")]
     assert splitter.feed("，<") == [TextDelta("，")]  # "<" might open a tag: held
     assert splitter.feed("3") == [TextDelta("<3")]

@@ -62,15 +62,14 @@ async def test_500_then_success_is_retried(
 @pytest.mark.parametrize(
     "failure",
     [
-        Status(429, headers={"retry-after": "0"}),
-        Status(503),
+        Status(503, headers={"retry-after": "0"}),
         Disconnect(),
         # 200, then the connection dies before any token (only the role chunk came).
         Stream([chunk({"role": "assistant", "content": ""})], drop_after=1),
         # 200, then vLLM's in-stream error object before any token.
         Stream([{"error": {"message": "engine died", "type": "InternalServerError", "code": 500}}]),
     ],
-    ids=["429", "503", "disconnect", "drop-before-token", "error-event-before-token"],
+    ids=["503", "disconnect", "drop-before-token", "error-event-before-token"],
 )
 async def test_failures_before_the_first_token_are_retried(
     scripted_llm: ScriptedServer, llm_settings: Settings, failure: Status | Stream | Disconnect
@@ -79,6 +78,19 @@ async def test_failures_before_the_first_token_are_retried(
     async with LLMClient(llm_settings(), backoff_base=FAST) as client:
         result = await client.complete(USER)
     assert (result.text, result.attempts) == ("ok", 2)
+
+
+async def test_429_is_not_retried_and_counts_against_the_endpoint(
+    scripted_llm: ScriptedServer, llm_settings: Settings
+) -> None:
+    # Retries go only to connection errors and 5xx: a 429 is load shedding.
+    scripted_llm.script(Status(429, headers={"retry-after": "0"}), text_reply("unused"))
+    async with LLMClient(llm_settings(breaker_failures=1), backoff_base=FAST) as client:
+        with pytest.raises(LLMUnavailable) as caught:
+            await client.complete(USER)
+        assert client.breaker_state == "open"
+    assert caught.value.status_code == 429
+    assert len(scripted_llm.chat_requests) == 1
 
 
 async def test_retries_are_bounded(scripted_llm: ScriptedServer, llm_settings: Settings) -> None:
@@ -170,14 +182,17 @@ async def test_slow_first_token_times_out_within_budget(
             await client.complete(USER)
         elapsed = time.monotonic() - started
     assert caught.value.phase == "first_token"
-    assert 0.3 <= elapsed < 1.3
+    # Well before the 30 s the server stalls (a loaded CI box may be slow to switch threads).
+    assert 0.3 <= elapsed < 5
+    # The server may read the request only after the client gave up on it.
+    await wait_until(lambda: len(scripted_llm.chat_requests) >= 1)
     assert len(scripted_llm.chat_requests) == 1  # an overloaded server is not asked twice
 
 
 async def test_total_timeout_after_tokens(
     scripted_llm: ScriptedServer, llm_settings: Settings
 ) -> None:
-    scripted_llm.script(text_reply(*"abcdefghij", delay=0.2))
+    scripted_llm.script(text_reply(*"abcdefghij", delay=0.5))  # 5 s in all
     settings = llm_settings(first_token_timeout=5, total_timeout=0.7)
     received: list[str] = []
     async with LLMClient(settings) as client:
@@ -189,7 +204,7 @@ async def test_total_timeout_after_tokens(
         elapsed = time.monotonic() - started
     assert caught.value.phase == "total" and caught.value.tokens_emitted
     assert 1 <= len(received) < 10
-    assert elapsed < 1.7
+    assert elapsed < 4
 
 
 async def test_connection_refused_after_retries(unused_port: int) -> None:

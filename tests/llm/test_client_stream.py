@@ -107,6 +107,17 @@ async def test_request_body_thinking_on_uses_thinking_sampling(
     assert body["seed"] == 7
 
 
+async def test_thinking_gets_its_own_token_budget(
+    scripted_llm: ScriptedServer, llm_settings: Settings
+) -> None:
+    # The thought counts against max_tokens: a thinking call needs room for it and the answer.
+    scripted_llm.script(text_reply("a"), text_reply("b"))
+    async with LLMClient(llm_settings(max_tokens=300, thinking_max_tokens=3000)) as client:
+        await client.complete(USER, thinking=True)
+        await client.complete(USER)
+    assert [r.json["max_tokens"] for r in scripted_llm.chat_requests] == [3000, 300]
+
+
 async def test_tools_and_named_tool_choice_are_sent_as_given(
     scripted_llm: ScriptedServer, llm_settings: Settings
 ) -> None:

@@ -176,6 +176,13 @@ def test_a_calculation_goes_to_the_agent_with_reasoning(router: Router) -> None:
     assert decision.needs_reasoning
 
 
+def test_an_order_lookup_does_not_think(router: Router) -> None:
+    # A month and an order number are two numbers but no calculation: thinking would only
+    # add latency.
+    decision = router.route("我10月买的订单YF202610150021退款到哪了？", kb_key=BOOKSHOP)
+    assert decision.route == "llm" and not decision.needs_reasoning
+
+
 def test_an_elliptical_follow_up_goes_to_the_agent(router: Router) -> None:
     history = turns("Do you ship internationally?", "Yes, we ship to 40 countries from ¥60.")
     decision = router.route("and to Australia?", history=history, kb_key=BOOKSHOP)

@@ -84,4 +84,4 @@ async def test_agent_turn_against_real_vllm(vllm_bot: Runtime, db_session: Sessi
     assert trace is not None
     # vLLM accepted kefu's request (a refusal would be an LLMBadRequest fallback).
     assert trace.error is None, trace.error
-    assert trace.prompt_version == "agent-v1" and trace.prompt_tokens > 200
+    assert trace.prompt_version == "agent-v2" and trace.prompt_tokens > 200
