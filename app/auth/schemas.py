@@ -1,10 +1,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from app.auth import origins
 from app.auth.models import Role
+
+
+def _origin(value: str) -> str:
+    return str(origins.parse(value, pattern=True))
+
+
+AllowedOrigin = Annotated[
+    str,
+    AfterValidator(_origin),
+    Field(
+        description="http(s)://host[:port], or a wildcard subdomain: https://*.example.com",
+        examples=["https://www.example.com"],
+    ),
+]
 
 
 class ApiKeyOut(BaseModel):
@@ -25,7 +41,16 @@ class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     role: Role
     rate_limit_per_minute: int | None = Field(None, ge=1, le=100_000)
-    allowed_origins: list[str] = Field(default_factory=list, max_length=50)
+    allowed_origins: list[AllowedOrigin] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Host-page origins a widget key may be embedded on; empty: anywhere.",
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _distinct(cls, values: list[str]) -> list[str]:
+        return list(dict.fromkeys(values))  # normalised already: spellings of one origin merge
 
 
 class ApiKeyCreated(ApiKeyOut):

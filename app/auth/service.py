@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth import origins
 from app.auth.models import ApiKey, Role
 from app.core.db import utcnow
 
@@ -49,6 +50,8 @@ def create(
     rate_limit_per_minute: int | None = None,
     allowed_origins: list[str] | None = None,
 ) -> NewKey:
+    """A new key; origins.InvalidOrigin (nothing stored) if an allowed origin is not one."""
+    allowed = origins.normalise_allowed(allowed_origins or [])
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         name=name,
@@ -56,7 +59,7 @@ def create(
         prefix=secret[:_LOOKUP_CHARS],
         key_hash=hash_key(secret),
         rate_limit_per_minute=rate_limit_per_minute,
-        allowed_origins=allowed_origins or [],
+        allowed_origins=allowed,
         revoked=False,
     )
     db_session.add(key)

@@ -6,6 +6,7 @@ import json
 
 import typer
 
+from app.auth import origins
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.cli.common import ensure_schema, settings_or_exit
@@ -19,9 +20,19 @@ def create(
     role: Role = typer.Option(..., help="admin, client or dify"),
     name: str = typer.Option(..., help="Who or what the key is for"),
     rate_limit: int | None = typer.Option(None, help="Requests per minute (default: settings)"),
-    origin: list[str] = typer.Option([], help="Allowed widget host origin (repeatable)"),
+    origin: list[str] = typer.Option(
+        [],
+        help="Allowed widget host origin, http(s)://host[:port] or https://*.example.com "
+        "(repeatable)",
+    ),
 ) -> None:
     """Create a key and print its secret, once, alone on stdout."""
+    try:
+        allowed = origins.normalise_allowed(origin)
+    except origins.InvalidOrigin as exc:
+        # A usage error (2), found before the database is opened: nothing is stored.
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     settings = settings_or_exit()
     ensure_schema(settings)
     engine = make_engine(settings.database_url)
@@ -31,7 +42,7 @@ def create(
             name=name,
             role=role,
             rate_limit_per_minute=rate_limit,
-            allowed_origins=list(origin),
+            allowed_origins=allowed,
         )
         key_id = new.key.id
     engine.dispose()

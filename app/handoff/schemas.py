@@ -77,6 +77,7 @@ class MessageOut(BaseModel):
     reply_to_id: int | None
     route: str | None
     citations: list[dict[str, Any]]
+    author: str | None = Field(description="An agent message: the agent who wrote it.")
     latency_ms: int | None
     created_at: datetime
 

@@ -204,7 +204,11 @@ def post_message(
             )
         )
         if stored is not None:
-            if stored.role != MessageRole.AGENT or stored.content != text:
+            if (
+                stored.role != MessageRole.AGENT
+                or stored.content != text
+                or stored.author not in (None, agent)
+            ):
                 raise Conflict(
                     "client_message_id was already used for another message",
                     code="client_message_id_reused",
@@ -222,6 +226,7 @@ def post_message(
         role=MessageRole.AGENT,
         content=text,
         client_message_id=client_message_id,
+        author=agent,
     )
     event: Event = {
         "type": "agent_message",

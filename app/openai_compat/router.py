@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from app.auth.models import ApiKey
 from app.core.errors import AppError, error_body
 from app.deps import ClientKey, RuntimeDep
-from app.openai_compat import service
+from app.openai_compat import service, streaming
 from app.openai_compat.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 
 _ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
@@ -97,7 +97,7 @@ async def chat_completions(
     if not body.stream:
         return await service.complete(rt, req)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    chunks = await service.stream(rt, req, include_usage=include_usage)
+    chunks = await streaming.stream(rt, req, include_usage=include_usage)
     return StreamingResponse(
         chunks,
         media_type="text/event-stream",

@@ -1,5 +1,6 @@
 """The whole support agent as an OpenAI chat model: a request becomes one customer turn, the
-turn's reply events become a `chat.completion` or a stream of `chat.completion.chunk`s.
+turn's reply events become a `chat.completion` (here) or a stream of `chat.completion.chunk`s
+(`streaming`).
 
 kefu keeps each conversation's history in its database, so of the request's messages only
 the last user message is the customer's turn. Earlier messages matter only when no stored
@@ -10,12 +11,10 @@ is still understood in context.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,7 +188,7 @@ def estimate_tokens(text: str) -> int:
 
 
 @dataclass
-class _Turn:
+class Turn:
     """The reply events of one turn, collected."""
 
     text: list[str] = field(default_factory=list)
@@ -246,11 +245,11 @@ class _Turn:
         )
 
 
-def _completion_id() -> str:
+def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def _internal(exc: Exception) -> AppError:
+def internal_error(exc: Exception) -> AppError:
     log.error("openai-compatible turn failed", exc_info=exc)
     return AppError(
         "internal server error", code="internal_error", status_code=500, headers=NO_RETRY
@@ -259,106 +258,21 @@ def _internal(exc: Exception) -> AppError:
 
 async def complete(runtime: Runtime, req: TurnRequest) -> ChatCompletion:
     """The whole turn as one `chat.completion`."""
-    turn = _Turn()
+    turn = Turn()
     try:
         async for event in handle_turn(runtime, req):
             turn.add(event)
     except AppError:
         raise
     except Exception as exc:
-        raise _internal(exc) from exc
+        raise internal_error(exc) from exc
     if turn.error is not None:
         raise AppError(turn.error.message, code=turn.error.code, status_code=500, headers=NO_RETRY)
     return ChatCompletion(
-        id=_completion_id(),
+        id=completion_id(),
         created=int(time.time()),
         choices=[Choice(message=AssistantMessage(content=turn.answer))],
         usage=turn.usage(req),
         citations=[c.as_dict() for c in turn.citations],
         kefu=turn.kefu(req.conversation_id),
     )
-
-
-async def stream(runtime: Runtime, req: TurnRequest, *, include_usage: bool) -> AsyncIterator[str]:
-    """The turn as server-sent `chat.completion.chunk`s.
-
-    The first reply event is awaited here, before any byte is sent, so a turn refused at the
-    start (unknown conversation, bad text) is an HTTP error and not a broken stream.
-    """
-    events = handle_turn(runtime, req)
-    try:
-        first: ReplyEvent | None = await anext(events)
-    except StopAsyncIteration:
-        first = None
-    except AppError:
-        await _close(events)
-        raise
-    except Exception as exc:
-        await _close(events)
-        raise _internal(exc) from exc
-    return _chunks(events, first, req, include_usage=include_usage)
-
-
-async def _close(events: AsyncIterator[ReplyEvent]) -> None:
-    # A client that hangs up mid-answer must not leave the turn's generator suspended.
-    aclose = getattr(events, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-def _sse(data: dict[str, Any] | str) -> str:
-    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-    return f"data: {payload}\n\n"
-
-
-def _error_event(code: str, message: str) -> str:
-    # OpenAI's own mid-stream error shape: its SDKs raise it as an APIError.
-    return _sse({"error": {"code": code, "message": message, "type": "server_error"}})
-
-
-async def _chunks(
-    events: AsyncIterator[ReplyEvent],
-    first: ReplyEvent | None,
-    req: TurnRequest,
-    *,
-    include_usage: bool,
-) -> AsyncIterator[str]:
-    head = {"id": _completion_id(), "object": "chat.completion.chunk", "created": int(time.time())}
-    head |= {"model": MODEL_ID, "system_fingerprint": None}
-    if include_usage:
-        head["usage"] = None
-
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return _sse({**head, "choices": [choice], **extra})
-
-    turn = _Turn()
-    yield chunk({"role": "assistant", "content": ""})
-    try:
-        event = first
-        while event is not None:
-            turn.add(event)
-            if isinstance(event, TextDelta) and event.text:
-                yield chunk({"content": event.text})
-            elif isinstance(event, Error):
-                yield _error_event(event.code, event.message)
-                yield _sse("[DONE]")
-                return
-            event = await anext(events, None)
-    except AppError as exc:
-        yield _error_event(exc.code, exc.message)
-        yield _sse("[DONE]")
-        return
-    except Exception as exc:
-        _internal(exc)
-        yield _error_event("internal_error", "internal server error")
-        yield _sse("[DONE]")
-        return
-    finally:
-        await _close(events)
-    citations = [c.as_dict() for c in turn.citations]
-    kefu = turn.kefu(req.conversation_id).model_dump()
-    yield chunk({}, "stop", citations=citations, kefu=kefu)
-    if include_usage:
-        yield _sse({**head, "choices": [], "usage": turn.usage(req).model_dump()})
-    yield _sse("[DONE]")

@@ -25,6 +25,7 @@ class WidgetMessageOut(BaseModel):
     client_message_id: str | None
     citations: list[dict[str, Any]]
     created_at: datetime
+    agent: str | None = Field(None, description="A human agent's message: the agent's name.")
 
 
 class WidgetHistory(BaseModel):

@@ -8,12 +8,15 @@ unguessable and tied to the key that created them.
 
 from __future__ import annotations
 
+import bisect
+import logging
 import re
-from urllib.parse import urlsplit
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth import origins
 from app.auth import service as auth_service
 from app.auth.models import ApiKey, Role
 from app.conversation import service as conversation_service
@@ -24,10 +27,14 @@ from app.core.errors import AppError, Forbidden, NotFound, Unauthorized, Unproce
 from app.widget import identity
 from app.widget.schemas import WidgetHistory, WidgetMessageIn, WidgetMessageOut
 
+log = logging.getLogger(__name__)
+
 CHANNEL = "web"
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
 _VISIBLE_ROLES = (MessageRole.USER, MessageRole.ASSISTANT, MessageRole.AGENT)
 _VISITOR = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# The audit note app.handoff stores when an agent claims a conversation (tests/widget checks
+# the two agree: this module may not import that one).
+CLAIM_NOTE = "claimed by "
 # Every visitor of a site shares its key: each visitor gets the key's normal per-minute
 # limit, and the whole site this many times as much.
 KEY_CEILING_FACTOR = 50
@@ -73,30 +80,41 @@ def _rate_limited(message: str) -> AppError:
     return AppError(message, code="rate_limited", status_code=429, headers={"Retry-After": "60"})
 
 
-def normalise_origin(origin: str) -> str:
-    origin = origin.strip().rstrip("/").lower()
-    parts = urlsplit(origin)
-    if not _ORIGIN.match(origin) or parts.path or not parts.hostname:
-        raise Unprocessable(f"not an origin: {origin[:100]!r}", code="invalid_origin")
-    return origin
+def page_origin(origin: str) -> origins.Origin:
+    """The host page's origin as the browser reports it (422 if it is none)."""
+    try:
+        return origins.parse(origin)
+    except origins.InvalidOrigin as exc:
+        raise Unprocessable(str(exc), code="invalid_origin") from exc
+
+
+def _allowed(key: ApiKey) -> list[origins.Origin]:
+    allowed = []
+    for value in key.allowed_origins:
+        try:
+            allowed.append(origins.parse(value.strip().rstrip("/"), pattern=True))
+        except origins.InvalidOrigin:
+            # Stored before origins were validated: such a value must not reach the CSP
+            # header, and skipping it only ever narrows where the key works.
+            log.warning("skipping an invalid allowed origin", extra={"key_id": key.id})
+    return allowed
 
 
 def check_origin(key: ApiKey, origin: str | None) -> str:
     """The declared host origin, if this key may be embedded there (an empty list: anywhere)."""
     if not origin:
         raise Forbidden("the host page origin is missing", code="origin_not_allowed")
-    declared = normalise_origin(origin)
-    allowed = {o.strip().rstrip("/").lower() for o in key.allowed_origins}
-    if allowed and declared not in allowed:
-        raise Forbidden(
-            f"this widget key may not be embedded on {declared}", code="origin_not_allowed"
-        )
-    return declared
+    page = page_origin(origin)
+    if key.allowed_origins and not any(allowed.matches(page) for allowed in _allowed(key)):
+        raise Forbidden(f"this widget key may not be embedded on {page}", code="origin_not_allowed")
+    return str(page)
 
 
 def frame_ancestors(key: ApiKey) -> str:
-    origins = [o.strip().rstrip("/") for o in key.allowed_origins if o.strip()]
-    return " ".join(origins) if origins else "*"
+    if not key.allowed_origins:
+        return "*"
+    # A key whose every stored origin is invalid allows no site, not every site.
+    return " ".join(str(o) for o in _allowed(key)) or "'none'"
 
 
 def external_user_id(key_id: int, visitor_id: str) -> str:
@@ -180,6 +198,34 @@ def plan_turn(
     return conv.id
 
 
+def _agent_names(
+    db_session: Session, conversation_id: str, messages: Sequence[Message]
+) -> dict[int, str]:
+    """Who wrote each agent message: its author, or for one stored before messages had an
+    author, the agent of the latest claim before it (exact: only the holder may post, and a
+    claim, which stores the audit note "claimed by <agent>", is the only way to hold one)."""
+    names = {m.id: m.author for m in messages if m.role == MessageRole.AGENT and m.author}
+    unnamed = [m.id for m in messages if m.role == MessageRole.AGENT and not m.author]
+    if not unnamed:
+        return names
+    claims = db_session.execute(
+        select(Message.id, Message.content)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.role == MessageRole.SYSTEM,
+            Message.content.startswith(CLAIM_NOTE, autoescape=True),
+            Message.id < max(unnamed),
+        )
+        .order_by(Message.id)
+    ).all()
+    claim_ids = [row.id for row in claims]
+    for message_id in unnamed:
+        i = bisect.bisect_left(claim_ids, message_id)
+        if i:
+            names[message_id] = claims[i - 1].content.removeprefix(CLAIM_NOTE)
+    return names
+
+
 def history(*, db_session: Session, conversation: Conversation, limit: int = 200) -> WidgetHistory:
     rows = db_session.scalars(
         select(Message)
@@ -187,6 +233,7 @@ def history(*, db_session: Session, conversation: Conversation, limit: int = 200
         .order_by(Message.id.desc())
         .limit(limit)
     ).all()
+    agents = _agent_names(db_session, conversation.id, rows)
     return WidgetHistory(
         conversation_id=conversation.id,
         status=conversation.status.value,
@@ -198,6 +245,7 @@ def history(*, db_session: Session, conversation: Conversation, limit: int = 200
                 client_message_id=m.client_message_id,
                 citations=m.citations or [],
                 created_at=m.created_at,
+                agent=agents.get(m.id),
             )
             for m in reversed(rows)
         ],

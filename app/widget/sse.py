@@ -6,7 +6,6 @@ half-persisted, or the retry of that message would have nothing to replay.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -27,6 +26,7 @@ from app.conversation.schemas import (
 from app.conversation.turns import handle_turn
 from app.core.bus import conversation_topic
 from app.core.errors import AppError
+from app.core.streams import detached
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ _LIVE_TYPES = {
     "agent_message": ("message_id", "content", "agent", "created_at"),
     "status": ("status",),
 }
-_running: set[asyncio.Task[None]] = set()
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -74,37 +73,18 @@ def encode(event: ReplyEvent) -> bytes:
 
 async def with_keepalive(chunks: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes]:
     """Pass chunks through, inserting a comment whenever ``interval`` seconds pass without one
-    (proxies close idle streams; the browser learns the connection is alive)."""
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-
-    async def pump() -> None:
-        try:
-            async for chunk in chunks:
-                await queue.put(chunk)
-        except AppError as exc:
-            # Checked before streaming; this is a race (say, the conversation was deleted).
-            log.warning("widget turn refused mid-stream", extra={"code": exc.code})
-            await queue.put(sse("error", {"code": exc.code, "message": exc.message}))
-        except Exception:
-            log.exception("widget stream failed")
-            await queue.put(
-                sse("error", {"code": "internal_error", "message": "the answer failed"})
-            )
-        finally:
-            await queue.put(None)
-
-    task = asyncio.create_task(pump())
-    _running.add(task)
-    task.add_done_callback(_running.discard)
-    while True:
-        try:
-            chunk = await asyncio.wait_for(queue.get(), interval)
-        except TimeoutError:
-            yield KEEPALIVE
-            continue
-        if chunk is None:
-            return
-        yield chunk
+    (proxies close idle streams; the browser learns the connection is alive). The chunks are
+    produced by a task of their own: a visitor closing the tab does not cut the turn short."""
+    try:
+        async for chunk in detached(chunks, idle=interval):
+            yield KEEPALIVE if chunk is None else chunk
+    except AppError as exc:
+        # Checked before streaming; this is a race (say, the conversation was deleted).
+        log.warning("widget turn refused mid-stream", extra={"code": exc.code})
+        yield sse("error", {"code": exc.code, "message": exc.message})
+    except Exception:
+        log.exception("widget stream failed")
+        yield sse("error", {"code": "internal_error", "message": "the answer failed"})
 
 
 async def _turn_chunks(runtime: Runtime, req: TurnRequest) -> AsyncIterator[bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -52,6 +53,26 @@ def test_keys_create_prints_only_the_key(tmp_path: Path) -> None:
 def test_bad_role_is_a_usage_error(tmp_path: Path) -> None:
     out = _run(["keys", "create", "--role", "root", "--name", "x"], tmp_path)
     assert out.returncode == 2 and "root" in out.stderr
+
+
+def _stored_origins(data_dir: Path) -> list[list[str]]:
+    with sqlite3.connect(data_dir / "kefu.db") as db:
+        return [json.loads(row[0]) for row in db.execute("SELECT allowed_origins FROM api_keys")]
+
+
+def test_keys_create_checks_and_normalises_origins(tmp_path: Path) -> None:
+    """They go into the widget frame's CSP header: a bad one is a usage error naming it."""
+    create = ["keys", "create", "--role", "client", "--name", "shop"]
+    bad = "https://shop.example.com; frame-ancestors *"
+    out = _run([*create, "--origin", "https://ok.example.com", "--origin", bad], tmp_path)
+    assert out.returncode == 2 and out.stdout == ""
+    assert f"error: invalid origin {bad!r}" in out.stderr
+    assert _run(["keys", "list", "--json"], tmp_path).stdout == ""  # nothing stored
+
+    origins = ["HTTPS://Shop.Example.com:443/", "https://shop.example.com", "https://*.example.com"]
+    out = _run([*create, *(arg for o in origins for arg in ("--origin", o))], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert _stored_origins(tmp_path) == [["https://shop.example.com", "https://*.example.com"]]
 
 
 def _free_port() -> int:

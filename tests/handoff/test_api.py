@@ -153,7 +153,10 @@ def test_only_the_holder_replies_and_limits_hold(
     assert sent.status_code == 201, sent.text
     msg = sent.json()["message"]
     assert msg["role"] == "agent" and msg["content"] == "您好，我是客服 Alice"
+    assert msg["author"] == "alice"  # stored: the customer's history names the agent
     assert _messages(db_session, conv_id)[-1] == ("agent", "您好，我是客服 Alice")
+    detail = client.get(f"/admin/conversations/{conv_id}", headers=admin).json()
+    assert [m["author"] for m in detail["messages"] if m["role"] == "agent"] == ["alice"]
 
 
 def test_a_retried_agent_message_is_stored_once(
@@ -172,6 +175,10 @@ def test_a_retried_agent_message_is_stored_once(
         _url(conv_id, "messages"), headers=admin, json={**body, "text": "something else"}
     )
     assert reused.status_code == 409
+    # The same id and text from another agent is another message, not a retry of alice's.
+    theirs = client.post(_url(conv_id, "messages"), headers=admin, json={**body, "agent": "bob"})
+    assert theirs.status_code == 409
+    assert theirs.json()["error"]["code"] == "client_message_id_reused"
 
 
 def test_release_and_close(

@@ -108,3 +108,20 @@ async def _skip_keepalives(next_block: Any) -> list[str]:
         block: list[str] = await next_block()
         if block != [": keep-alive"]:
             return block
+
+
+async def test_a_handoff_puts_the_conversation_in_the_queue_live(bot: Runtime) -> None:
+    """The documented `waiting` queue event: consoles learn of a new conversation to take."""
+    async with bot.bus.subscribe(HANDOFF_TOPIC) as sub:
+        asked = await run_turn(
+            bot, TurnRequest(channel="web", text="我要转人工", external_user_id="visitor-9")
+        )
+        assert asked.route == "handoff"
+        event = await sub.get(timeout=5)
+    assert event == {
+        "type": "queue",
+        "action": "waiting",
+        "conversation_id": asked.conversation_id,
+        "channel": "web",
+        "status": "awaiting_human",
+    }

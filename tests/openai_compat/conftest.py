@@ -8,10 +8,11 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -109,3 +110,21 @@ def kefu(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
             yield Kefu(base_url=base_url, api_key=secret, key_id=key_id, runtime=rt)
     finally:
         rt.close()
+
+
+def watch_hang_up(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once the server stops sending a `/v1` stream (the client hung up, or it ended)."""
+    from app.openai_compat import streaming
+
+    abandoned = threading.Event()
+    chunks = streaming._chunks
+
+    async def watched(*args: Any, **kwargs: Any) -> AsyncIterator[str]:
+        try:
+            async for piece in chunks(*args, **kwargs):
+                yield piece
+        finally:
+            abandoned.set()
+
+    monkeypatch.setattr(streaming, "_chunks", watched)
+    return abandoned

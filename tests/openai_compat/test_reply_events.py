@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx2
 import openai
 import pytest
 from openai import OpenAI
@@ -24,9 +25,9 @@ from app.conversation.schemas import (
     ToolCallStarted,
     TurnRequest,
 )
-from app.openai_compat import service
+from app.openai_compat import service, streaming
 from app.runtime import Runtime
-from tests.openai_compat.conftest import Kefu, wait_until
+from tests.openai_compat.conftest import Kefu, wait_until, watch_hang_up
 
 ORDER_TURN: list[ReplyEvent] = [
     ToolCallStarted("get_order", {"order_id": "A100"}),
@@ -39,14 +40,21 @@ ORDER_TURN: list[ReplyEvent] = [
 
 
 class Script:
-    """Stands in for the conversation core: replays events, or raises after them."""
+    """Stands in for the conversation core: replays events, or raises after them; with
+    ``hold``, waits after them until released, then yields ``rest``."""
 
     def __init__(
-        self, events: list[ReplyEvent], fail: Exception | None = None, *, hold: bool = False
+        self,
+        events: list[ReplyEvent],
+        fail: Exception | None = None,
+        *,
+        hold: bool = False,
+        rest: list[ReplyEvent] | None = None,
     ) -> None:
-        self.events, self.fail, self.hold = events, fail, hold
+        self.events, self.fail, self.hold, self.rest = events, fail, hold, rest or []
         self.requests: list[TurnRequest] = []
         self.closed = 0
+        self.finished = 0  # turns that ran to their end (not closed or cancelled half-way)
         self.release = threading.Event()
 
     async def __call__(self, runtime: Runtime, req: TurnRequest) -> AsyncIterator[ReplyEvent]:
@@ -58,8 +66,11 @@ class Script:
             # A slow answer: waits (polling) until the test releases it.
             while self.hold and not self.release.is_set() and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
+            for event in self.rest:
+                yield event
             if self.fail is not None:
                 raise self.fail
+            self.finished += 1
         finally:
             self.closed += 1
 
@@ -67,10 +78,15 @@ class Script:
 @pytest.fixture
 def script(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Script]:
     def install(
-        events: list[ReplyEvent], fail: Exception | None = None, *, hold: bool = False
+        events: list[ReplyEvent],
+        fail: Exception | None = None,
+        *,
+        hold: bool = False,
+        rest: list[ReplyEvent] | None = None,
     ) -> Script:
-        turn = Script(events, fail, hold=hold)
+        turn = Script(events, fail, hold=hold, rest=rest)
         monkeypatch.setattr(service, "handle_turn", turn)
+        monkeypatch.setattr(streaming, "handle_turn", turn)
         return turn
 
     return install
@@ -147,15 +163,87 @@ def test_refused_before_the_first_event_is_an_http_error(
     assert err.value.message.endswith("conversation gone") and err.value.status_code == 404
 
 
-def test_a_client_hanging_up_ends_the_turn(sdk: OpenAI, script: Callable[..., Script]) -> None:
-    turn = script([TextDelta("Let me check")], hold=True)
+def test_a_client_hanging_up_does_not_end_the_turn(
+    sdk: OpenAI, script: Callable[..., Script], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn runs on to its end (where a real one stores its answer), as the widget's do."""
+    abandoned = watch_hang_up(monkeypatch)
+    turn = script([TextDelta("Let me check")], hold=True, rest=ORDER_TURN)
     stream = ask(sdk, stream=True)
     pieces = iter(stream)
     assert next(pieces).choices[0].delta.role == "assistant"
     assert next(pieces).choices[0].delta.content == "Let me check"
     try:
         stream.close()
-        # The answer is still being held: only the hang-up can have closed it.
-        wait_until(lambda: turn.closed == 1, timeout=5, what="the turn to be closed")
+        assert abandoned.wait(5), "the server did not notice the hang-up"
+        assert turn.closed == 0  # still held: the hang-up used to cancel it here
     finally:
         turn.release.set()
+    wait_until(lambda: turn.closed == 1, timeout=5, what="the turn to end")
+    assert turn.finished == 1
+
+
+class Tee(httpx2.BaseTransport):
+    """A real HTTP transport that also keeps every response byte the client reads."""
+
+    def __init__(self) -> None:
+        self.inner = httpx2.HTTPTransport()
+        self.read = bytearray()
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = self.inner.handle_request(request)
+        return httpx2.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_TeeStream(response.stream, self.read),
+            extensions=response.extensions,
+        )
+
+
+class _TeeStream(httpx2.SyncByteStream):
+    def __init__(self, inner: Any, read: bytearray) -> None:
+        self.inner, self.read = inner, read
+
+    def __iter__(self) -> Any:
+        for part in self.inner:
+            self.read.extend(part)
+            yield part
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_keep_alive_comments_are_skipped_by_the_sdk(
+    kefu: Kefu, script: Callable[..., Script], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A turn silent for longer than the keep-alive interval: the SDK reads the comments
+    (the transport saw them) and still parses the stream into the same chunks."""
+    monkeypatch.setattr(streaming, "KEEPALIVE_SECONDS", 0.05)
+    tee = Tee()
+    sdk = OpenAI(
+        base_url=kefu.base_url,
+        api_key=kefu.api_key,
+        max_retries=0,
+        http_client=httpx2.Client(transport=tee),
+    )
+    turn = script([TextDelta("Let me check")], hold=True, rest=ORDER_TURN)
+
+    def release_after_a_keep_alive() -> None:
+        # The SDK is blocked reading the next chunk meanwhile, so it reads these comments.
+        wait_until(lambda: streaming.KEEPALIVE.encode() in tee.read, timeout=10, what="a ping")
+        turn.release.set()
+
+    releaser = threading.Thread(target=release_after_a_keep_alive, daemon=True)
+    releaser.start()
+    try:
+        chunks = list(ask(sdk, stream=True))
+    finally:
+        turn.release.set()
+        releaser.join(10)
+    text = [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content]
+    assert text == ["Let me check", "Your order ", "has shipped [1]."]
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert (chunks[-1].model_extra or {})["kefu"]["message_id"] == 7
+    # The comments came between the first piece and the rest.
+    raw = bytes(tee.read)
+    assert raw.index(b"Let me check") < raw.index(b": keep-alive\n\n") < raw.index(b"has shipped")

@@ -4,16 +4,20 @@ OpenAI-protocol server, the client is the official `openai` package."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from openai import OpenAI
+from sqlalchemy import select
 
+from app.conversation.models import Conversation, Message, MessageRole
 from app.core.config import LLMSettings
+from app.runtime import Runtime
 from tests.llm.scripted_server import ScriptedServer, Stream, chunk, text_reply, tool_call_delta
-from tests.openai_compat.conftest import build_runtime, client_key, serve
+from tests.openai_compat.conftest import build_runtime, new_key, serve, wait_until, watch_hang_up
 
 QUESTION = "积分抵扣有没有上限？最多能抵订单金额的多少？"
 
@@ -22,6 +26,8 @@ QUESTION = "积分抵扣有没有上限？最多能抵订单金额的多少？"
 class Agent:
     sdk: OpenAI
     llm: ScriptedServer
+    runtime: Runtime
+    key_id: int
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +37,9 @@ def agent(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> It
         rt = build_runtime(tmp_path_factory.mktemp("openai-llm"), sqlite_template, llm=settings)
         try:
             with serve(rt) as base_url:
-                yield Agent(OpenAI(base_url=base_url, api_key=client_key(rt), max_retries=0), llm)
+                secret, key_id = new_key(rt)
+                sdk = OpenAI(base_url=base_url, api_key=secret, max_retries=0)
+                yield Agent(sdk, llm, rt, key_id)
         finally:
             rt.close()
 
@@ -75,7 +83,9 @@ def test_agent_tool_calls_are_reported_not_returned(agent: Agent) -> None:
         tools=[{"type": "function", "function": {"name": "noop", "parameters": {}}}],
     )
     message = completion.choices[0].message
-    assert message.content == "已为您转接人工客服。" and message.tool_calls is None
+    # The agent adds the service hours to a handoff answer that lacks them.
+    assert message.content is not None and message.tool_calls is None
+    assert message.content.startswith("已为您转接人工客服。") and "服务时间" in message.content
     assert completion.choices[0].finish_reason == "stop"
     kefu = (completion.model_extra or {})["kefu"]
     assert [c["name"] for c in kefu["tool_calls"]] == ["request_human"]
@@ -85,3 +95,38 @@ def test_agent_tool_calls_are_reported_not_returned(agent: Agent) -> None:
     # The client's own `tools` are not offered to kefu's LLM: the agent has its own.
     offered = {t["function"]["name"] for t in agent.llm.chat_requests[-2].json.get("tools", [])}
     assert "noop" not in offered and "request_human" in offered
+
+
+def _replies(agent: Agent, user: str) -> list[str]:
+    with agent.runtime.session_factory() as s:
+        return list(
+            s.scalars(
+                select(Message.content)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(
+                    Conversation.external_user_id == f"key:{agent.key_id}:user:{user}",
+                    Message.role == MessageRole.ASSISTANT,
+                )
+            )
+        )
+
+
+def test_a_client_hanging_up_mid_answer_still_gets_it_stored(
+    agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn is not cancelled with the response: the whole answer is stored, so the
+    client's retry (or the admin console) finds it."""
+    abandoned = watch_hang_up(monkeypatch)
+    agent.llm.script(text_reply("单笔最多可抵扣", "订单金额的30% [1]。", delay=0.5))
+    user = f"hang-up-{uuid.uuid4().hex[:8]}"
+    stream = agent.sdk.chat.completions.create(
+        model="kefu", user=user, messages=[{"role": "user", "content": QUESTION}], stream=True
+    )
+    for piece in stream:
+        if piece.choices and piece.choices[0].delta.content:
+            break
+    stream.close()
+    assert abandoned.wait(10), "the server did not notice the hang-up"
+    assert _replies(agent, user) == []  # the LLM is still answering
+    wait_until(lambda: bool(_replies(agent, user)), timeout=15, what="the answer to be stored")
+    assert _replies(agent, user) == ["单笔最多可抵扣订单金额的30% [1]。"]

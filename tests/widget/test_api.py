@@ -349,6 +349,62 @@ def test_live_events_reach_the_visitor(
     assert set(got[2][1]) == {"message_id", "content", "agent", "created_at"}
 
 
+def test_history_names_the_agent_of_each_agent_message(
+    api: TestClient, keys: Keys, host_site: HostSite
+) -> None:
+    """After a reload the frame shows who answered, as the live event did."""
+    cid = _start_conversation(api, keys.client, host_site.url)
+    admin = {"Authorization": f"Bearer {keys.admin}"}
+    for agent in ("alice", "bob 王"):
+        assert api.post(
+            f"/admin/conversations/{cid}/claim", json={"agent": agent}, headers=admin
+        ).is_success
+        for text in (f"{agent} here", "anything else?"):
+            sent = api.post(
+                f"/admin/conversations/{cid}/messages",
+                json={"agent": agent, "text": text},
+                headers=admin,
+            )
+            assert sent.status_code == 201
+        assert api.post(
+            f"/admin/conversations/{cid}/release", json={"agent": agent}, headers=admin
+        ).is_success
+    history = api.get(
+        f"/widget/api/conversations/{cid}/messages", headers=headers(keys.client, host_site.url)
+    ).json()
+    shown = [(m["role"], m["content"], m["agent"]) for m in history["messages"]]
+    assert shown[2:] == [
+        ("agent", "alice here", "alice"),
+        ("agent", "anything else?", "alice"),
+        ("agent", "bob 王 here", "bob 王"),
+        ("agent", "anything else?", "bob 王"),
+    ]
+    assert all(agent is None for role, _, agent in shown[:2])  # the visitor's and the bot's
+
+
+def test_history_names_the_agent_of_messages_stored_without_an_author(
+    api: TestClient, widget_runtime: Runtime, keys: Keys, host_site: HostSite
+) -> None:
+    """Agent messages from before messages had an author: named after the latest claim."""
+    cid = _start_conversation(api, keys.client, host_site.url)
+    admin = {"Authorization": f"Bearer {keys.admin}"}
+    url = f"/admin/conversations/{cid}"
+    for agent in ("carol", "dave"):
+        assert api.post(f"{url}/claim", json={"agent": agent}, headers=admin).is_success
+        with widget_runtime.session_factory.begin() as s:
+            conv = s.get(Conversation, cid)
+            assert conv is not None
+            conversation_service.add_message(
+                db_session=s, conversation=conv, role=MessageRole.AGENT, content=f"{agent}?"
+            )
+        assert api.post(f"{url}/release", json={"agent": agent}, headers=admin).is_success
+    history = api.get(
+        f"/widget/api/conversations/{cid}/messages", headers=headers(keys.client, host_site.url)
+    ).json()
+    named = [(m["content"], m["agent"]) for m in history["messages"] if m["role"] == "agent"]
+    assert named == [("carol?", "carol"), ("dave?", "dave")]
+
+
 def _pending_message(runtime: Runtime, cid: str, client_message_id: str) -> int:
     """A message a first attempt stored and did not answer."""
     with runtime.session_factory.begin() as s:

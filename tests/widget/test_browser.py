@@ -56,6 +56,7 @@ def open_widget(page: Page) -> FrameLocator:
     expect(launcher).to_be_visible(timeout=TIMEOUT_MS)
     launcher.click()
     expect(launcher).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#kefu-widget #kefu-panel")).to_be_visible()
     frame = page.frame_locator("#kefu-widget iframe")
     expect(frame.locator("#kefu-input")).to_be_visible(timeout=TIMEOUT_MS)
     return frame
@@ -81,10 +82,26 @@ def test_ask_see_the_cited_answer_reload_and_keep_the_history(
     frame = open_widget(page)
     expect(frame.locator("#kefu-input")).to_be_focused()
     expect(frame.locator(".welcome")).to_contain_text("How can I help?")
+    # The launcher opens, and names, the dialog that holds the chat.
+    launcher = page.locator("#kefu-widget button.launcher")
+    expect(launcher).to_have_attribute("aria-haspopup", "dialog")
+    expect(launcher).to_have_attribute("aria-controls", "kefu-panel")
+    dialog = page.get_by_role("dialog", name="Customer support")
+    expect(dialog).to_have_attribute("id", "kefu-panel")
+    expect(dialog).to_have_attribute("aria-modal", "false")
+    expect(dialog.locator("iframe")).to_have_count(1)
+    # The log is not live (each streamed piece re-renders a bubble); the finished answer is
+    # read out once, by the polite announcer.
+    expect(frame.locator("#kefu-log")).to_have_attribute("role", "log")
+    expect(frame.locator("#kefu-log")).to_have_attribute("aria-live", "off")
+    announcer = frame.locator("#kefu-announce")
+    expect(announcer).to_have_attribute("aria-live", "polite")
 
     ask(frame, FAQ_QUESTION)
     answer = frame.locator(".msg-bot .bubble").last
     expect(answer).to_have_text(FAQ_ANSWER_TEXT + "[1]")
+    expect(announcer).to_have_text("小帆: " + FAQ_ANSWER_TEXT + "[1]")
+    expect(frame.locator("#kefu-log")).to_have_attribute("aria-busy", "false")
     # Markdown from the knowledge base is rendered (and only the safe subset).
     expect(answer.locator("strong")).to_have_text("3-5 working days")
     sources = frame.locator(".msg-bot .sources").last
@@ -104,8 +121,40 @@ def test_ask_see_the_cited_answer_reload_and_keep_the_history(
     # Escape closes the panel and gives the focus back to the launcher.
     frame.locator("#kefu-input").press("Escape")
     expect(page.locator("#kefu-widget iframe")).to_be_hidden()
-    expect(page.locator("#kefu-widget button.launcher")).to_be_focused()
+    expect(launcher).to_be_focused()
+    expect(launcher).to_have_attribute("aria-expanded", "false")
     assert errors == []
+    context.close()
+
+
+def test_escape_closes_from_the_launcher_and_the_page(browser: Browser, site: HostSite) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(site.url + "/")
+    launcher = page.locator("#kefu-widget button.launcher")
+    dialog = page.get_by_role("dialog", name="Customer support")
+
+    open_widget(page)
+    launcher.focus()
+    launcher.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    expect(launcher).to_be_focused()
+
+    # On the page with nothing focused (the visitor clicked its text).
+    open_widget(page)
+    page.locator("h1").click()
+    assert page.evaluate("() => document.activeElement === document.body")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    # A control of the host page that has the focus keeps its Escape.
+    open_widget(page)
+    page.evaluate("() => document.body.appendChild(document.createElement('input')).focus()")
+    page.keyboard.press("Escape")  # returns once the page's key handlers have run
+    expect(dialog).to_be_visible()
+    expect(launcher).to_have_attribute("aria-expanded", "true")
     context.close()
 
 
@@ -169,6 +218,8 @@ def test_handoff_round_trip(browser: Browser, site: HostSite, admin_api: httpx.C
     assert sent.status_code == 201
     agent_msg = frame.locator(".msg-agent .bubble")
     expect(agent_msg).to_have_text(reply)  # shown live, as text: no HTML from agents either
+    expect(frame.locator(".msg-agent .who")).to_have_text("Support agent alice")
+    expect(frame.locator("#kefu-announce")).to_have_text("Support agent alice: " + reply)
     expect(agent_msg.locator("b")).to_have_count(0)
     expect(agent_msg.locator("a")).to_have_attribute("rel", "noopener noreferrer nofollow")
 
@@ -185,10 +236,11 @@ def test_handoff_round_trip(browser: Browser, site: HostSite, admin_api: httpx.C
     expect(bot_replies.last).to_have_text(FAQ_ANSWER_TEXT + "[1]")
     expect(bot_replies).to_have_count(2)
 
-    # After a reload the whole exchange is there, the agent's message included.
+    # After a reload the whole exchange is there, the agent's message (and name) included.
     page.reload()
     frame = open_widget(page)
     expect(frame.locator(".msg-agent .bubble")).to_have_text([reply])
+    expect(frame.locator(".msg-agent .who")).to_have_text(["Support agent alice"])
     expect(frame.locator(".msg-user .bubble")).to_have_count(3)
     page.screenshot(path=str(ARTIFACTS / "widget-handoff.png"))
     context.close()

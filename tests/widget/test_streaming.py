@@ -35,14 +35,21 @@ FINAL = "每100积分可抵扣1元，单笔最多抵扣订单金额的30%。[1]"
 
 # Collects every text the newest answer bubble shows, so the test can tell a streamed answer
 # from one that appeared in one piece.
+# Also what the log says about itself meanwhile (aria-busy), and every text the screen
+# reader announcer is given.
 RECORD_STATES = """() => {
   window.__states = [];
+  window.__announced = [];
+  const log = document.getElementById('kefu-log');
   new MutationObserver(() => {
     const bubbles = document.querySelectorAll('.msg-bot .bubble');
     const last = bubbles[bubbles.length - 1];
-    if (last) window.__states.push(last.textContent);
-  }).observe(document.getElementById('kefu-log'), {subtree: true, childList: true,
-                                                  characterData: true});
+    if (last) window.__states.push([last.textContent, log.getAttribute('aria-busy')]);
+  }).observe(log, {subtree: true, childList: true, characterData: true});
+  const announcer = document.getElementById('kefu-announce');
+  new MutationObserver(() => {
+    if (announcer.textContent) window.__announced.push(announcer.textContent);
+  }).observe(announcer, {subtree: true, childList: true, characterData: true});
 }"""
 
 
@@ -132,8 +139,13 @@ def test_the_answer_streams_in_with_its_citation(
     marker.click()
     expect(frame.locator(".msg-bot .sources li").last).to_contain_text("members.md")
 
-    states: list[str] = frame_handle.evaluate("() => window.__states")
-    partial = [s for s in states if s.startswith(PIECES[0]) and "30%" not in s]
+    states: list[list[str]] = frame_handle.evaluate("() => window.__states")
+    partial = [s for s in states if s[0].startswith(PIECES[0]) and "30%" not in s[0]]
     assert partial, f"the answer did not appear piece by piece: {states}"
+    assert all(busy == "true" for _, busy in partial)
+    # Read out once, whole, when it is finished: not piece by piece.
+    expect(frame.locator("#kefu-announce")).to_have_text("小帆: " + FINAL)
+    assert frame_handle.evaluate("() => window.__announced") == ["小帆: " + FINAL]
+    expect(frame.locator("#kefu-log")).to_have_attribute("aria-busy", "false")
     assert llm.unused_replies == 0
     context.close()

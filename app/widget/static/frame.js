@@ -95,6 +95,13 @@
   var input = document.getElementById("kefu-input");
   var sendBtn = document.getElementById("kefu-send");
   var statusLine = document.getElementById("kefu-status");
+  // Streamed answers re-render their bubble on every piece, so the log is not a live region
+  // (a screen reader would read each piece again); finished messages are read out here, once.
+  var announcer = document.getElementById("kefu-announce");
+  function announce(text) {
+    announcer.textContent = "";  // the same words twice in a row are still read twice
+    setTimeout(function () { announcer.textContent = text; }, 100);
+  }
   document.getElementById("kefu-title").textContent = cfg.company ? STR.title + " · " + cfg.company : STR.title;
   var closeBtn = document.getElementById("kefu-close");
   closeBtn.setAttribute("aria-label", STR.close);
@@ -191,6 +198,7 @@
 
   // A message as shown: who, the bubble, and (for answers) the sources.
   function Message(role, label) {
+    this.label = label;
     this.wrap = el("div", "msg msg-" + role);
     this.wrap.appendChild(el("div", "who", label));
     this.bubble = el("div", "bubble");
@@ -229,15 +237,17 @@
 
   function showMessage(m) {
     var key = m.role === "user" && m.client_message_id ? "c:" + m.client_message_id : "m:" + m.id;
-    if (rendered[key] || rendered["m:" + m.id]) return;
+    if (rendered[key] || rendered["m:" + m.id]) return null;
     rendered[key] = rendered["m:" + m.id] = true;
-    if (!m.content) return;
+    if (!m.content) return null;
     var label = m.role === "user" ? STR.you : m.role === "agent" ? (m.agent ? STR.agent + " " + m.agent : STR.agent) : cfg.bot;
     var msg = new Message(m.role === "assistant" ? "bot" : m.role, label);
     msg.text = m.content;
     msg.citations = m.citations || [];
     msg.render();
+    return msg;
   }
+  function announceMessage(msg) { if (msg) announce(msg.label + ": " + msg.bubble.textContent); }
 
   function setStatus(text) {
     statusLine.textContent = text || "";
@@ -336,7 +346,9 @@
           backoff = 1000;
           await readSSE(res, function (name, data) {
             if (name === "ready") refreshHistory();
-            else if (name === "agent_message") showMessage({ role: "agent", id: data.message_id, content: data.content, agent: data.agent });
+            else if (name === "agent_message") {
+              announceMessage(showMessage({ role: "agent", id: data.message_id, content: data.content, agent: data.agent }));
+            }
             else if (name === "status") applyStatus(data.status, true);
           });
         }
@@ -358,11 +370,13 @@
     var reply = new Message("bot", cfg.bot);
     reply.render();
     busy = true;
+    log.setAttribute("aria-busy", "true");
     try {
       await initialised;
       await deliver(text, clientId, reply);
     } finally {
       busy = false;
+      log.setAttribute("aria-busy", "false");
       if (historyStale) { historyStale = false; refreshHistory(); }
     }
   }
@@ -419,6 +433,7 @@
       if (outcome.error) { fail(reply, STR.error); return; }
       if (outcome.message_id) rendered["m:" + outcome.message_id] = true;
       if (!reply.text) reply.wrap.remove(); // a person holds the conversation: no bot reply
+      else announceMessage(reply);
       if (outcome.conversation_id && outcome.conversation_id !== conversationId) {
         setConversation(outcome.conversation_id);
       }
@@ -434,6 +449,7 @@
     reply.text = message;
     reply.citations = [];
     reply.render();
+    announce(message);
   }
 
   form.addEventListener("submit", function (e) {

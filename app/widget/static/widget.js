@@ -27,13 +27,14 @@
     ".launcher:hover{background:#174c99}" +
     ".launcher:focus-visible{outline:3px solid #ffbf47;outline-offset:2px}" +
     ".launcher svg{width:28px;height:28px;fill:currentColor}" +
-    "iframe{position:fixed;right:20px;bottom:88px;width:380px;height:600px;max-height:calc(100vh - 110px);" +
-    "border:0;border-radius:12px;background:#fff;z-index:2147483000;box-shadow:0 8px 30px rgba(0,0,0,.25)}" +
-    "iframe[hidden]{display:none}" +
-    "@media (max-width:480px){iframe{right:0;bottom:0;top:0;left:0;width:100%;height:100%;" +
+    ".panel{position:fixed;right:20px;bottom:88px;width:380px;height:600px;max-height:calc(100vh - 110px);" +
+    "border-radius:12px;overflow:hidden;background:#fff;z-index:2147483000;box-shadow:0 8px 30px rgba(0,0,0,.25)}" +
+    ".panel[hidden]{display:none}" +
+    "iframe{display:block;width:100%;height:100%;border:0}" +
+    "@media (max-width:480px){.panel{right:0;bottom:0;top:0;left:0;width:100%;height:100%;" +
     "max-height:none;border-radius:0}.launcher.open{display:none}}";
 
-  var host, launcher, frame, frameReady = false, isOpen = false;
+  var host, launcher, panel, frame, frameReady = false, isOpen = false;
 
   function frameUrl() {
     var u = new URL("widget/frame", kefuBase);
@@ -54,9 +55,9 @@
       frame.title = T.title;
       frame.setAttribute("allow", "clipboard-write");
       frame.src = frameUrl();
-      launcher.parentNode.insertBefore(frame, launcher);
+      panel.appendChild(frame);
     }
-    frame.hidden = false;
+    panel.hidden = false;
     isOpen = true;
     launcher.classList.add("open");
     launcher.setAttribute("aria-expanded", "true");
@@ -67,7 +68,7 @@
 
   function close() {
     if (!frame) return;
-    frame.hidden = true;
+    panel.hidden = true;
     isOpen = false;
     launcher.classList.remove("open");
     launcher.setAttribute("aria-expanded", "false");
@@ -100,16 +101,36 @@
     launcher.setAttribute("aria-label", T.open);
     launcher.setAttribute("aria-expanded", "false");
     launcher.setAttribute("aria-haspopup", "dialog");
+    launcher.setAttribute("aria-controls", "kefu-panel");
     launcher.innerHTML =
       '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
     launcher.addEventListener("click", function () {
       if (isOpen) close();
       else open();
     });
+    // The popup the launcher announces. Not modal: the page stays usable beside it (and the
+    // iframe itself may not carry a dialog role). It gets its iframe on first open.
+    panel = document.createElement("div");
+    panel.id = "kefu-panel";
+    panel.className = "panel";
+    panel.hidden = true;
+    panel.setAttribute("role", "dialog");
+    panel.setAttribute("aria-modal", "false");
+    panel.setAttribute("aria-label", T.title);
     root.appendChild(style);
+    root.appendChild(panel);
     root.appendChild(launcher);
     document.body.appendChild(host);
   }
+
+  // Escape inside the frame arrives as kefu:close (key events do not leave an iframe). Here:
+  // Escape on the launcher, or on the page while nothing there has the focus. A host page's
+  // own control that has the focus, or that handled the key, keeps its Escape.
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape" || !isOpen || e.defaultPrevented) return;
+    var active = document.activeElement;
+    if (e.target === host || !active || active === document.body) close();
+  });
 
   window.KefuWidget = {
     open: open,
