@@ -45,6 +45,12 @@ def _authenticate(runtime: Runtime, secret: str) -> ApiKey:
 
 
 async def dify_key(request: Request) -> ApiKey:
+    """The caller's key, checked once per request: ``DifyRoute`` calls this before FastAPI
+    reads the body, and the route's own dependency then gets the same key (and the rate
+    limit counts the request once)."""
+    known: ApiKey | None = getattr(request.state, "dify_key", None)
+    if known is not None:
+        return known
     runtime: Runtime = request.app.state.runtime
     key = await run_in_threadpool(_authenticate, runtime, _secret(request))
     if key.role not in ALLOWED_ROLES:
@@ -63,7 +69,7 @@ async def dify_key(request: Request) -> ApiKey:
             f"rate limit of {limit} requests per minute exceeded",
             headers={"Retry-After": "60"},
         )
-    request.state.api_key = key
+    request.state.api_key = request.state.dify_key = key
     return key
 
 

@@ -6,20 +6,18 @@ Dify's External Knowledge API documents 1001 (malformed Authorization header), 1
 on 403, 404 and 502, so an unauthenticated caller must get 403 (a 401 would pass the probe)
 and an authenticated probe must get neither 403 nor 404: an empty body is a 422.
 
-Every route under ``/dify`` answers in this format (``DifyRoute``), so Dify shows the message
-instead of an envelope it cannot read. Codes other than Dify's three are the HTTP status.
+Every route under ``/dify`` answers in this format (``app.dify.route.DifyRoute``), so Dify
+shows the message instead of an envelope it cannot read. Codes other than Dify's three are
+the HTTP status.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -81,21 +79,3 @@ def as_dify_error(exc: Exception) -> DifyError | None:
         headers = dict(exc.headers) if exc.headers else None
         return DifyError(exc.status_code, exc.status_code, str(exc.detail), headers=headers)
     return None
-
-
-class DifyRoute(APIRoute):
-    """A route whose errors, validation included, come back in Dify's format."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def dify_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Exception as exc:
-                converted = as_dify_error(exc)
-                if converted is None:
-                    raise  # a bug: the app's handler logs it and answers 500
-                return dify_response(converted)
-
-        return dify_handler

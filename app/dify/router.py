@@ -14,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import RuntimeDep, SessionDep, SettingsDep
 from app.dify import openapi, service
 from app.dify.dependencies import DifyCaller
-from app.dify.errors import DifyError, DifyRoute
+from app.dify.errors import DifyError
+from app.dify.route import DifyRoute
 from app.dify.schemas import (
     AskToolRequest,
     AskToolResponse,

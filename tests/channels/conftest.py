@@ -4,8 +4,12 @@ module; each test gets a fresh app and TestClient on it, so the channel state is
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import threading
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +18,9 @@ from fastapi.testclient import TestClient
 
 from app.channels.tencent.crypto import MsgCrypt
 from app.channels.tencent.state import TencentChannels
-from app.core.cache import InProcessCache
+from app.conversation.schemas import TurnOutcome, TurnRequest
+from app.conversation.turns import run_turn
+from app.core.cache import InProcessCache, RedisCache
 from app.core.config import ChannelSettings, LLMSettings, Settings
 from app.core.db import make_engine
 from app.main import create_app
@@ -28,6 +34,7 @@ OA = {"token": "spamtest", "app_id": "wx2c2769f8efd9abc2"}
 OA_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 CORP = {"token": "QDG6eK", "corp_id": "wx5823bf96d3bd56c7", "agent_id": "1000002"}
 CORP_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+REDIS_URL = "redis://127.0.0.1:6379"
 
 FAQ = (
     "question,answer,alt_questions\n"
@@ -138,3 +145,41 @@ def message_count(runtime: Runtime) -> Any:
 
     with runtime.session_factory() as s:
         return s.scalar(select(func.count()).select_from(Message))
+
+
+@contextmanager
+def cache_of(runtime: Runtime, kind: str) -> Iterator[Runtime]:
+    """The runtime with its in-process cache, or with a real Redis under a prefix of its own
+    (dedup keys, plain-query bindings, access tokens, turn markers)."""
+    if kind == "in-process":
+        yield runtime
+        return
+    assert kind == "redis", kind
+    cache = RedisCache(REDIS_URL, prefix=f"kefu-test-{uuid.uuid4().hex}:")
+    original = runtime.cache
+    runtime.cache = cache
+    try:
+        yield runtime
+    finally:
+        runtime.cache = original
+        cache.close()
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def dedup_bot(request: pytest.FixtureRequest, bot: Runtime) -> Iterator[Runtime]:
+    """The bot with in-process dedup, or dedup in a real Redis."""
+    with cache_of(bot, request.param) as runtime:
+        yield runtime
+
+
+class Gate:
+    """A turn that waits for the test (no sleeps): the slow LLM, deterministically."""
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.started = 0
+
+    async def __call__(self, runtime: Runtime, req: TurnRequest) -> TurnOutcome:
+        self.started += 1
+        await asyncio.to_thread(self.opened.wait, 30)
+        return await run_turn(runtime, req)

@@ -24,12 +24,18 @@ def plain_query(token: str, *, timestamp: str | None = None) -> dict[str, str]:
 
 
 def text_message(
-    content: str, *, user: str, msg_id: str, to: str = "gh_kefu", msg_type: str = "text"
+    content: str,
+    *,
+    user: str,
+    msg_id: str,
+    to: str = "gh_kefu",
+    msg_type: str = "text",
+    created: int | None = None,
 ) -> str:
     fields: dict[str, str | int] = {
         "ToUserName": to,
         "FromUserName": user,
-        "CreateTime": int(time.time()),
+        "CreateTime": created or int(time.time()),
         "MsgType": msg_type,
     }
     if msg_type == "text":
@@ -38,11 +44,13 @@ def text_message(
     return payload.render(fields)
 
 
-def event_message(event: str, *, user: str, to: str = "gh_kefu", **extra: str) -> str:
+def event_message(
+    event: str, *, user: str, to: str = "gh_kefu", created: int | None = None, **extra: str
+) -> str:
     fields: dict[str, str | int] = {
         "ToUserName": to,
         "FromUserName": user,
-        "CreateTime": int(time.time()),
+        "CreateTime": created or int(time.time()),
         "MsgType": "event",
         "Event": event,
         **extra,

@@ -3,8 +3,9 @@
 
 Tokens are issued as ``tok-1``, ``tok-2``...; only the latest is valid, so ``revoke()`` makes
 the next send fail with errcode 40001 the way Tencent does when a token is invalidated
-elsewhere. ``fail_next(...)`` queues plain failures (an HTTP status or an errcode) for the next
-sends; ``kf_pages`` queues ``sync_msg`` answers.
+elsewhere (``revoke(42001)``: the way it refuses an expired one). ``fail_next(...)`` queues
+plain failures (an HTTP status or an errcode) for the next sends; ``kf_pages`` queues
+``sync_msg`` answers.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class TencentServer:
         self._failures: deque[int | tuple[str, int]] = deque()
         self._issued = 0
         self._valid: str | None = None
+        self._refusals: dict[str, int] = {}  # a revoked token → the errcode it now gets
         self._lock = threading.Lock()
         server = self
 
@@ -91,9 +93,12 @@ class TencentServer:
             self.kf_pages.clear()
             self._failures.clear()
 
-    def revoke(self) -> None:
-        """Invalidate the current token (as a token fetched elsewhere would)."""
+    def revoke(self, errcode: int = 40001) -> None:
+        """Invalidate the current token: 40001 as a token fetched elsewhere does, 42001 as
+        its expiry does."""
         with self._lock:
+            if self._valid is not None:
+                self._refusals[self._valid] = errcode
             self._valid = None
 
     def fail_next(self, *failures: int | tuple[str, int]) -> None:
@@ -143,8 +148,10 @@ class TencentServer:
             self._valid = f"tok-{self._issued}"
             return 200, {"access_token": self._valid, "expires_in": 7200}
         if call.path in SEND_PATHS or call.path == SYNC_PATH:
-            if call.query.get("access_token") != self._valid:
-                return 200, {"errcode": 40001, "errmsg": "invalid credential"}
+            token = call.query.get("access_token", "")
+            if token != self._valid:
+                errcode = self._refusals.get(token, 40001)
+                return 200, {"errcode": errcode, "errmsg": "invalid or expired access_token"}
             if call.path == SYNC_PATH:
                 page = self.kf_pages.popleft() if self.kf_pages else {}
                 return 200, {

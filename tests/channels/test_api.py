@@ -82,3 +82,38 @@ async def test_wecom_message_send_body(tencent: TencentServer) -> None:
         "agentid": 1000002,
         "text": {"content": "你好"},
     }
+
+
+@pytest.mark.parametrize("errcode", [40001, 40014, 42001])
+async def test_a_refused_token_is_refreshed_once(tencent: TencentServer, errcode: int) -> None:
+    """40001 (invalid credential), 40014 (invalid token) and 42001 (expired): one new token,
+    the call retried once with it, for WeChat and WeCom alike."""
+    tencent.reset()
+    cache = RedisCache(REDIS_URL, prefix=f"kefu-test-{uuid.uuid4().hex}:")
+    try:
+        async with httpx.AsyncClient() as http:
+            wechat = WeChatApi(
+                http=http, cache=cache, base_url=tencent.base_url, app_id="wxa", secret="s"
+            )
+            wecom = WeComApi(
+                http=http,
+                cache=cache,
+                base_url=tencent.base_url,
+                corp_id="ww1",
+                secret="s",
+                agent_id="1000002",
+            )
+            for api in (wechat, wecom):
+                await api.send_text("u1", "before")
+                fetched = tencent.token_fetches
+                stale = cache.get(api.token_key)
+                tencent.revoke(errcode)
+                await api.send_text("u1", "after the token was refused")
+                assert tencent.token_fetches == fetched + 1
+                assert [c.result for c in tencent.sends()][-2:] == [errcode, 0]
+                refused, retried = tencent.sends()[-2:]
+                assert refused.query["access_token"] == stale
+                assert retried.query["access_token"] == cache.get(api.token_key) != stale
+                assert retried.body == refused.body
+    finally:
+        cache.close()

@@ -3,11 +3,8 @@ a scripted Tencent API server on a real socket."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,19 +15,22 @@ from app.channels.tencent import payload
 from app.channels.tencent.crypto import MsgCrypt, sha1_signature
 from app.channels.wechat.service import UNSUPPORTED
 from app.conversation.models import Conversation, Message
-from app.conversation.schemas import TurnOutcome, TurnRequest
-from app.conversation.turns import run_turn
 from app.core.bus import Event
-from app.core.cache import RedisCache
 from app.core.config import Settings
 from app.main import create_app
 from app.runtime import Runtime
 from tests.channels import tencent_client as wx
-from tests.channels.conftest import OA, channels_of, message_count, plain_mode, wait_idle
+from tests.channels.conftest import (
+    OA,
+    Gate,
+    channels_of,
+    message_count,
+    plain_mode,
+    wait_idle,
+)
 from tests.channels.tencent_server import TencentServer
 
 URL = "/channels/wechat"
-REDIS_URL = "redis://127.0.0.1:6379"
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 
 
@@ -129,15 +129,21 @@ def test_subscribe_and_unsupported_types(client: TestClient, bot: Runtime, plain
     assert (status, body) == (200, b"success")
 
 
+@pytest.mark.parametrize("query", ["new", "same"])
 def test_a_retry_is_answered_once(
-    client: TestClient, bot: Runtime, tencent: TencentServer, plain: None
+    client: TestClient, bot: Runtime, tencent: TencentServer, plain: None, query: str
 ) -> None:
+    """Whether WeChat's retries carry a new nonce and signature or repeat the first query
+    string (its documentation does not say), each is answered ``success`` and never twice."""
     xml = wx.text_message("怎么开发票", user=user(), msg_id=msg_id())
+    params = wx.plain_query(OA["token"])
     before = message_count(bot)
-    first = post_plain(client, xml)
-    assert first[0] == 200 and b"<Content>" in first[1]
-    for _ in range(3):  # WeChat's retries carry new nonces and signatures
-        assert post_plain(client, xml) == (200, b"success")
+    first = client.post(URL, params=params, content=xml.encode())
+    assert first.status_code == 200 and b"<Content>" in first.content
+    for _ in range(3):
+        retry_params = params if query == "same" else wx.plain_query(OA["token"])
+        retry = client.post(URL, params=retry_params, content=xml.encode())
+        assert (retry.status_code, retry.content) == (200, b"success")
     assert message_count(bot) == before + 2
     wait_idle(client, tencent)
     assert tencent.sends() == []
@@ -180,7 +186,7 @@ def test_refusals_change_nothing(
     refused(403, "stale_request", client.post(URL, params=old, content=good.encode()))
 
     def fresh() -> dict[str, str]:
-        return wx.plain_query(OA["token"])  # each signed query is accepted once
+        return wx.plain_query(OA["token"])  # a signed query is bound to its first message
 
     refused(400, "malformed_xml", client.post(URL, params=fresh(), content=b"<xml><Content>"))
     bomb = b'<!DOCTYPE xml [<!ENTITY a "aaaa">]><xml><Content>&a;</Content></xml>'
@@ -226,37 +232,70 @@ def test_plain_mode_is_refused_when_the_aes_key_is_set(
     assert "申请发票" in wx.open_reply(oa_crypt, resp.content)["Content"]
 
 
-def test_a_plain_signed_query_is_accepted_once(
+def test_a_plain_signed_query_is_bound_to_its_message(
     dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The plain signature covers token, timestamp and nonce only: a captured query must not
-    carry a different body (another openid, another message) inside the 5-minute window."""
+    carry a different body (another openid, another message) inside the 5-minute window,
+    while the same query with the same message is a retry and answered once."""
     tencent.reset()
     plain_mode(dedup_bot, monkeypatch)
     customer, victim = user(), user()
     params = wx.plain_query(OA["token"])
+    genuine_id = msg_id()
+    genuine = wx.text_message("怎么开发票", user=customer, msg_id=genuine_id)
     with TestClient(create_app(runtime=dedup_bot)) as client:
-        first = client.post(
-            URL,
-            params=params,
-            content=wx.text_message("怎么开发票", user=customer, msg_id=msg_id()),
-        )
+
+        def post(query: dict[str, str], xml: str) -> httpx.Response:
+            return client.post(URL, params=query, content=xml.encode())
+
+        first = post(params, genuine)
         assert first.status_code == 200 and "申请发票" in payload.parse(first.content)["Content"]
         before = message_count(dedup_bot)
-        forged = wx.text_message("转人工", user=victim, msg_id=msg_id())
-        replayed = client.post(URL, params=params, content=forged.encode())
-        assert replayed.status_code == 403 and replayed.json()["error"]["code"] == "replayed"
+        retry = post(params, genuine)  # a retry that repeats the query string
+        assert (retry.status_code, retry.content) == (200, b"success")
+
+        forgeries = [
+            wx.text_message("转人工", user=victim, msg_id=msg_id()),
+            wx.text_message("转人工", user=victim, msg_id=genuine_id),  # the genuine MsgId
+            wx.text_message("转人工", user=customer, msg_id=msg_id()),  # the genuine sender
+            wx.event_message("subscribe", user=customer),
+        ]
         upper = {**params, "signature": params["signature"].upper()}
-        replayed = client.post(URL, params=upper, content=forged.encode())
-        assert replayed.status_code == 403 and replayed.json()["error"]["code"] == "replayed"
+        for query in (params, upper):
+            for forged in forgeries:
+                replayed = post(query, forged)
+                assert replayed.status_code == 403, replayed.text
+                assert replayed.json()["error"]["code"] == "replayed"
         assert message_count(dedup_bot) == before
-        # WeChat's own retries (and every new callback) come with a new nonce and signature.
-        fresh = client.post(URL, params=wx.plain_query(OA["token"]), content=forged.encode())
+
+        # Every new callback comes with its own signed query.
+        fresh = post(wx.plain_query(OA["token"]), forgeries[0])
         assert fresh.status_code == 200
         wait_idle(client, tencent)
+    assert tencent.sends() == []
     with dedup_bot.session_factory() as s:
         convs = s.scalars(select(Conversation).where(Conversation.external_user_id == victim)).all()
     assert len(convs) == 1  # only through the fresh, genuinely signed query
+
+
+def test_an_event_retry_with_the_same_query_is_welcomed_once(
+    dedup_bot: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events have no MsgId: the binding is to sender, CreateTime and event."""
+    plain_mode(dedup_bot, monkeypatch)
+    openid = user()
+    params = wx.plain_query(OA["token"])
+    created = int(time.time())
+    event = wx.event_message("subscribe", user=openid, created=created)
+    later = wx.event_message("subscribe", user=openid, created=created + 1)
+    with TestClient(create_app(runtime=dedup_bot)) as client:
+        first = client.post(URL, params=params, content=event.encode())
+        assert "转人工" in payload.parse(first.content)["Content"]
+        retries = [client.post(URL, params=params, content=event.encode()) for _ in range(3)]
+        assert [(r.status_code, r.content) for r in retries] == [(200, b"success")] * 3
+        other = client.post(URL, params=params, content=later.encode())
+        assert (other.status_code, other.json()["error"]["code"]) == (403, "replayed")
 
 
 def test_unconfigured_channel_is_not_found(runtime: Runtime) -> None:
@@ -284,51 +323,30 @@ def settings(tmp_path: object) -> Settings:
     )
 
 
-class Gate:
-    """A turn that waits for the test (no sleeps): the slow LLM, deterministically."""
-
-    def __init__(self) -> None:
-        self.opened = threading.Event()
-        self.started = 0
-
-    async def __call__(self, runtime: Runtime, req: TurnRequest) -> TurnOutcome:
-        self.started += 1
-        await asyncio.to_thread(self.opened.wait, 30)
-        return await run_turn(runtime, req)
-
-
-@pytest.fixture(params=["in-process", "redis"])
-def dedup_bot(request: pytest.FixtureRequest, bot: Runtime) -> Iterator[Runtime]:
-    """The bot with in-process dedup, or dedup in a real Redis under a prefix of its own."""
-    if request.param == "in-process":
-        yield bot
-        return
-    cache = RedisCache(REDIS_URL, prefix=f"kefu-test-{uuid.uuid4().hex}:")
-    original = bot.cache
-    bot.cache = cache
-    try:
-        yield bot
-    finally:
-        bot.cache = original
-        cache.close()
-
-
+@pytest.mark.parametrize("query", ["new", "same"])
 def test_slow_answer_goes_out_once_through_custom_send(
-    dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch
+    dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch, query: str
 ) -> None:
     tencent.reset()
     plain_mode(dedup_bot, monkeypatch)
     monkeypatch.setattr(dedup_bot.settings.channels, "wechat_reply_budget", 0.5)
     openid = user()
     xml = wx.text_message("怎么开发票", user=openid, msg_id=msg_id())
+    params = wx.plain_query(OA["token"])
     gate = Gate()
     with TestClient(create_app(runtime=dedup_bot)) as client:
         channels_of(client).run_turn = gate
+
+        def post() -> tuple[int, bytes]:
+            retry_params = params if query == "same" else wx.plain_query(OA["token"])
+            resp = client.post(URL, params=retry_params, content=xml.encode())
+            return resp.status_code, resp.content
+
         started = time.monotonic()
-        assert post_plain(client, xml) == (200, b"success")
+        assert post() == (200, b"success")
         assert time.monotonic() - started < 2.0
-        for _ in range(3):
-            assert post_plain(client, xml) == (200, b"success")
+        for _ in range(3):  # while the first is still being answered
+            assert post() == (200, b"success")
         assert gate.started == 1 and tencent.sends() == []
         gate.opened.set()
         tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")

@@ -13,7 +13,7 @@ from app.channels.models import ChannelCursor
 from app.channels.tencent import payload
 from app.channels.tencent.callback import DEDUP_TTL
 from app.channels.tencent.crypto import MsgCrypt
-from app.channels.wechat.service import UNSUPPORTED
+from app.channels.wechat.service import UNSUPPORTED, welcome
 from app.core.bus import Event
 from app.core.cache import InProcessCache
 from app.main import create_app
@@ -81,6 +81,33 @@ def test_messages_are_answered_through_message_send(
     sent = tencent.delivered(MESSAGE_SEND)[0].body
     assert sent["touser"] == userid and sent["agentid"] == 1000002 and sent["msgtype"] == "text"
     assert any(c.path == "/cgi-bin/gettoken" for c in tencent.calls)
+
+
+def test_subscribe_is_welcomed_once_through_message_send(
+    client: TestClient, bot: Runtime, corp_crypt: MsgCrypt, tencent: TencentServer
+) -> None:
+    """A member who follows the app (成员关注) gets the welcome by API: WeCom reads no
+    passive reply; an unsubscribe or another event says nothing."""
+    userid = "wangwu-" + uuid.uuid4().hex[:6]
+    agent = {"AgentID": CORP["agent_id"]}
+    subscribe = wx.event_message("subscribe", user=userid, to=CORP["corp_id"], **agent)
+    for _ in range(3):  # WeCom's retries of the one event
+        resp = post(client, corp_crypt, subscribe)
+        assert (resp.status_code, resp.text) == (200, "")
+    for other in ("unsubscribe", "enter_agent"):
+        event = wx.event_message(other, user=userid, to=CORP["corp_id"], **agent)
+        assert post(client, corp_crypt, event).status_code == 200
+    tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="message/send")
+    wait_idle(client, tencent)
+    [send] = tencent.delivered()
+    assert send.path == MESSAGE_SEND
+    assert send.body == {
+        "touser": userid,
+        "msgtype": "text",
+        "agentid": int(CORP["agent_id"]),
+        "text": {"content": welcome(bot.settings)},
+    }
+    assert bot.settings.company_name in send.body["text"]["content"]
 
 
 def test_refusals_change_nothing(

@@ -94,9 +94,46 @@ def test_a_client_key_is_refused_and_an_admin_key_admitted(dify_app: DifyApp) ->
     assert records(dify_post(dify_app, body(), headers=dify_app.auth(dify_app.admin_key)))
 
 
-def test_auth_is_checked_before_the_body(dify_app: DifyApp) -> None:
-    resp = dify_post(dify_app, {"query": 1}, headers={"Authorization": "Bearer nope"})
-    assert resp.status_code == 403 and resp.json()["error_code"] == 1002
+# What a caller may post with a wrong key: not JSON, cut short, JSON of the wrong shape.
+BAD_BODIES = ["{not json", '{"knowledge_id": "shop", "query": ', "null", "[]", '{"query": 1}']
+AUTHENTICATED_ROUTES = [
+    "/dify/retrieval",
+    "/dify/tools/ask",
+    "/dify/tools/order",
+    "/dify/extension",
+]
+
+
+@pytest.mark.parametrize("route", AUTHENTICATED_ROUTES)
+@pytest.mark.parametrize("content", BAD_BODIES)
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [("Bearer kefu_" + "x" * 43, 1002), ("Token abc", 1001), (None, 1001)],
+)
+def test_auth_is_checked_before_the_body(
+    dify_app: DifyApp, route: str, content: str, header: str | None, code: int
+) -> None:
+    """FastAPI parses JSON before it solves dependencies: a wrong key with a malformed body
+    must still be 403 with Dify's code, never a 422 that tells the caller about the body."""
+    auth = {} if header is None else {"Authorization": header}
+    resp = dify_app.client.post(
+        route, content=content, headers={"Content-Type": "application/json", **auth}
+    )
+    assert resp.status_code == 403, resp.text
+    assert resp.json()["error_code"] == code and "error" not in resp.json()
+
+
+@pytest.mark.parametrize("route", AUTHENTICATED_ROUTES)
+@pytest.mark.parametrize("content", [None, *BAD_BODIES])
+def test_the_right_key_with_a_bad_body_is_422(
+    dify_app: DifyApp, route: str, content: str | None
+) -> None:
+    # None: Dify's registration probe (no body), which must not be refused as a wrong key.
+    resp = dify_app.client.post(
+        route, content=content, headers={"Content-Type": "application/json", **dify_app.auth()}
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error_code"] == 422 and resp.json()["error_msg"].startswith("invalid")
 
 
 def test_unknown_knowledge_base_is_2001(dify_app: DifyApp) -> None:

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.channels.tencent.api import WeChatApi, WeComApi
 from app.channels.tencent.callback import DEDUP_TTL, fits_one_message, split_text
+from app.channels.tencent.sources import with_sources
 from app.conversation.schemas import TurnOutcome, TurnRequest
 from app.conversation.turns import run_turn
 from app.core.bus import Event, channel_topic
@@ -90,6 +91,16 @@ class TencentChannels:
         """True for the first delivery of a callback; retries and replays get False."""
         return await run_in_threadpool(self.runtime.cache.add, key, "1", ttl=DEDUP_TTL)
 
+    async def bind(self, key: str, value: str) -> str:
+        """What ``key`` was first bound to within the dedup window: ``value`` the first time."""
+        for _ in range(2):  # the binding may lapse between add and get (evicted, expired)
+            if await run_in_threadpool(self.runtime.cache.add, key, value, ttl=DEDUP_TTL):
+                return value
+            bound = await run_in_threadpool(self.runtime.cache.get, key)
+            if bound is not None:
+                return bound
+        return ""
+
     # -- answering ---------------------------------------------------------------------
 
     async def _answer(self, req: TurnRequest) -> str:
@@ -103,7 +114,8 @@ class TencentChannels:
         except Exception:
             log.exception("turn failed", extra={"channel": req.channel})
             return APOLOGY
-        return out.answer.strip()
+        # The customer sees only this text: the [n] markers need their sources under them.
+        return with_sources(out.answer.strip(), out.citations)
 
     async def answer_within(
         self, req: TurnRequest, *, budget: float, send: Sender | None

@@ -74,14 +74,16 @@ async def receive(
         check_fresh(timestamp)
         fields = payload.parse(crypt.decrypt(outer["Encrypt"]).encode())
     else:
-        # In plain mode the signature covers only token, timestamp and nonce.
+        # The plain signature covers only token, timestamp and nonce: the query is bound to
+        # the message once it is parsed (service.claim_plain_request).
         check_signature(sha1_signature(cfg.token, timestamp, nonce), signature)
         check_fresh(timestamp)
-        await service.claim_plain_request(
-            channels, timestamp=timestamp, nonce=nonce, signature=signature
-        )
         fields = payload.parse(await read_body(request))
     payload.require(fields, "ToUserName", "FromUserName", "CreateTime", "MsgType")
+    if not safe:
+        await service.claim_plain_request(
+            channels, fields, timestamp=timestamp, nonce=nonce, signature=signature
+        )
 
     text = await service.handle(channels, fields, started=started)
     if not text:

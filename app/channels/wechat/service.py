@@ -86,13 +86,22 @@ def customer_text(fields: dict[str, str]) -> str | None:
 
 
 async def claim_plain_request(
-    channels: TencentChannels, *, timestamp: str, nonce: str, signature: str
+    channels: TencentChannels,
+    fields: dict[str, str],
+    *,
+    timestamp: str,
+    nonce: str,
+    signature: str,
 ) -> None:
     """A plain-mode signature covers token, timestamp and nonce, not the body: whoever sees
-    one callback URL could post any XML with it while the timestamp is fresh. Each signed
-    query is therefore accepted once (WeChat's own retries come with a new nonce)."""
+    one callback URL could post any XML with it while the timestamp is fresh. So a signed
+    query is bound to the first message it came with (its dedup key and sender). The same
+    query with the same message is a retry, and the dedup key answers it once, whether or not
+    WeChat's retries carry a new nonce (its documentation does not say); with another message
+    it is refused."""
     key = f"wechat:plain:{timestamp}:{nonce}:{signature.lower()}"
-    if not await channels.claim(key):
+    message = f"{dedup_key(fields)}|{fields.get('FromUserName', '')}"
+    if await channels.bind(key, message) != message:
         raise Forbidden("this signed request was already received", code="replayed")
 
 
