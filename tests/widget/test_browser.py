@@ -5,6 +5,7 @@ finds the history; and a handoff round trip with a human agent."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -60,6 +61,16 @@ def open_widget(page: Page) -> FrameLocator:
     frame = page.frame_locator("#kefu-widget iframe")
     expect(frame.locator("#kefu-input")).to_be_visible(timeout=TIMEOUT_MS)
     return frame
+
+
+def _wait_for_message(admin_api: httpx.Client, cid: str, text: str) -> None:
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        detail = admin_api.get(f"/admin/conversations/{cid}").json()
+        if text in [m["content"] for m in detail["messages"]]:
+            return
+        assert time.monotonic() < deadline, f"{text!r} never reached the conversation"
+        time.sleep(0.1)
 
 
 def ask(frame: FrameLocator, text: str) -> None:
@@ -200,7 +211,7 @@ def test_handoff_round_trip(browser: Browser, site: HostSite, admin_api: httpx.C
 
     ask(frame, "I want a human")
     expect(status).to_have_text("Connecting you to a support agent…")
-    cid = _conversation_id(page)
+    cid = _conversation_id(page)  # known once the turn is stored
     queue = admin_api.get("/admin/handoff/queue", params={"status": "awaiting_human"}).json()
     assert cid in [item["id"] for item in queue]
 
@@ -224,8 +235,8 @@ def test_handoff_round_trip(browser: Browser, site: HostSite, admin_api: httpx.C
     expect(agent_msg.locator("a")).to_have_attribute("rel", "noopener noreferrer nofollow")
 
     ask(frame, "Thanks, one more thing")
-    detail = admin_api.get(f"/admin/conversations/{cid}").json()
-    assert "Thanks, one more thing" in [m["content"] for m in detail["messages"]]
+    # The bubble shows before the POST lands: wait for the agent's console to have it.
+    _wait_for_message(admin_api, cid, "Thanks, one more thing")
     bot_replies = frame.locator(".msg-bot:not(.welcome) .bubble")
     expect(bot_replies).to_have_count(1)  # the bot stays silent while Alice holds it
 
