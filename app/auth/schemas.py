@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.auth import origins
 from app.auth.models import Role
@@ -46,11 +46,6 @@ class ApiKeyCreate(BaseModel):
         max_length=50,
         description="Host-page origins a widget key may be embedded on; empty: anywhere.",
     )
-
-    @field_validator("allowed_origins")
-    @classmethod
-    def _distinct(cls, values: list[str]) -> list[str]:
-        return list(dict.fromkeys(values))  # normalised already: spellings of one origin merge
 
 
 class ApiKeyCreated(ApiKeyOut):

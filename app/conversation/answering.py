@@ -112,7 +112,8 @@ def _retrieve(runtime: Runtime, query: str) -> list[Hit]:
         )
 
 
-def _extractive(runtime: Runtime, hits: list[Hit], ans: Answer) -> None:
+def _extractive(runtime: Runtime, hits: list[Hit], ans: Answer) -> list[ReplyEvent]:
+    """The no-LLM answer, filled into ``ans``, and the events that show it."""
     settings = runtime.settings
     found = extractive.answer(
         hits,
@@ -123,6 +124,10 @@ def _extractive(runtime: Runtime, hits: list[Hit], ans: Answer) -> None:
     ans.text = found.text
     ans.citations = [citation(1, found.hit)] if found.hit else []
     ans.prompt_version = "extractive-v1"
+    events: list[ReplyEvent] = [TextDelta(ans.text)]
+    if ans.citations:
+        events.append(Citations(tuple(ans.citations)))
+    return events
 
 
 def _messages(
@@ -186,10 +191,8 @@ async def answer_llm(
     ]
     llm = runtime.llm
     if llm is None or ans.llm_down:
-        _extractive(runtime, hits, ans)
-        yield TextDelta(ans.text)
-        if ans.citations:
-            yield Citations(tuple(ans.citations))
+        for reply in _extractive(runtime, hits, ans):
+            yield reply
         return
 
     t1 = time.perf_counter()
@@ -222,25 +225,18 @@ async def answer_llm(
                 "timeout": isinstance(exc, LLMTimeout),
             },
         )
-        if not result.text.strip():
-            # Nothing reached the customer: answer as if there were no LLM, unless the
-            # agent had already handed the conversation to a person.
+        if not result.text.strip() and not result.handoff:
+            # Nothing reached the customer: answer as if there were no LLM.
             ans.tool_calls = result.tool_calls
             ans.timings["llm_ms"] = round(result.llm_s * 1000, 1)
-            if result.handoff:
-                ans.text = _handoff_notice(runtime, ans, "")
-                ans.handoff, ans.handoff_reason = True, result.handoff_reason
-                yield TextDelta(ans.text)
-                yield Handoff(reason=result.handoff_reason or "request_human", message=ans.text)
-                return
-            _extractive(runtime, hits, ans)
-            yield TextDelta(ans.text)
-            if ans.citations:
-                yield Citations(tuple(ans.citations))
+            for reply in _extractive(runtime, hits, ans):
+                yield reply
             return
-        note = prompts.interrupted(ans.lang)
-        result.text += note
-        yield TextDelta(note)
+        if result.text.strip():
+            note = prompts.interrupted(ans.lang)
+            result.text += note
+            yield TextDelta(note)
+        # A handoff the agent made stands: the notice below tells the customer.
     finally:
         await events.aclose()
 
@@ -264,7 +260,5 @@ async def answer_llm(
         yield Citations(tuple(ans.citations))
     if not ans.text:
         # A model that answered with nothing (e.g. only thinking, cut by max_tokens).
-        _extractive(runtime, hits, ans)
-        yield TextDelta(ans.text)
-        if ans.citations:
-            yield Citations(tuple(ans.citations))
+        for reply in _extractive(runtime, hits, ans):
+            yield reply

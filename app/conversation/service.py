@@ -6,6 +6,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.conversation.models import (
     Conversation,
@@ -162,22 +163,29 @@ def set_status(*, conversation: Conversation, status: ConversationStatus) -> Non
     conversation.status = status
 
 
-def queue_for_human(*, db_session: Session, conversation_id: str) -> bool:
-    """Move a conversation the bot holds to the human queue; False when it is not the bot's
-    any more (an agent claimed it meanwhile). One UPDATE, so a concurrent claim is never
-    overwritten."""
+def compare_and_set(
+    *, db_session: Session, conversation_id: str, allowed: ColumnElement[bool], **values: Any
+) -> bool:
+    """Change a conversation only while ``allowed`` holds, in one UPDATE: of two concurrent
+    changes (two agents claiming, a claim and the bot's handoff) exactly one wins."""
     result = db_session.execute(
         update(Conversation)
-        .where(Conversation.id == conversation_id, Conversation.status == ConversationStatus.BOT)
-        .values(status=ConversationStatus.AWAITING_HUMAN, updated_at=utcnow())
+        .where(Conversation.id == conversation_id, allowed)
+        .values(updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
-    won = cast(CursorResult[Any], result).rowcount == 1
-    if won:
-        conv = db_session.get(Conversation, conversation_id)
-        if conv is not None:
-            db_session.refresh(conv)
-    return won
+    return cast(CursorResult[Any], result).rowcount == 1
+
+
+def queue_for_human(*, db_session: Session, conversation_id: str) -> bool:
+    """Move a conversation the bot holds to the human queue; False when it is not the bot's
+    any more (an agent claimed it meanwhile)."""
+    return compare_and_set(
+        db_session=db_session,
+        conversation_id=conversation_id,
+        allowed=Conversation.status == ConversationStatus.BOT,
+        status=ConversationStatus.AWAITING_HUMAN,
+    )
 
 
 def add_trace(

@@ -167,21 +167,21 @@ async def _publish_waiting(runtime: Runtime, prep: Prepared) -> None:
 
 
 async def _answer(
-    runtime: Runtime, prep: Prepared, text: str, started: float, shown: list[str]
+    runtime: Runtime, prep: Prepared, text: str, started: float
 ) -> AsyncIterator[ReplyEvent | Answer]:
-    """The answer's events, then the finished ``Answer``; ``shown`` collects the text sent."""
+    """The answer's events, then the finished ``Answer``."""
     ans: Answer | None = None
+    shown = ""  # what reached the customer, should the turn fail half-way
     try:
         ans = await run_in_threadpool(_route, runtime, prep, text)
         if ans.route == "llm":
             async for event in answer_llm(runtime, prep, text, ans, turn_started=started):
                 if isinstance(event, TextDelta):
-                    shown.append(event.text)
+                    shown += event.text
                 yield event
         else:
             if ans.handoff:
                 yield Handoff(reason=ans.intent or "handoff", message=ans.text)
-            shown.append(ans.text)
             yield TextDelta(ans.text)
             if ans.citations:
                 yield Citations(tuple(ans.citations))
@@ -190,24 +190,15 @@ async def _answer(
         # database mid-turn...). The customer gets an apology and the offer of a human,
         # never a stack trace; the trace records what broke.
         log.exception("turn failed; apologising", extra={"conversation_id": prep.conversation_id})
-        ans = _failed(runtime, ans, text, exc, shown="".join(shown))
-        note = ans.text[len("".join(shown)) :]
-        shown.append(note)
+        if ans is None:
+            ans = Answer(text="", route="error", intent=None, confidence=None)
+            ans.lang = query_language(text)
+        apology = agent_prompts.load().failed(ans.lang, hours=runtime.settings.service_hours)
+        note = "\n\n" + apology if shown.strip() else apology
+        ans.text, ans.handoff = (shown + note).strip(), False
+        ans.error = f"{type(exc).__name__}: {exc}"[:500]
         yield TextDelta(note)
     yield ans
-
-
-def _failed(
-    runtime: Runtime, ans: Answer | None, text: str, exc: Exception, *, shown: str
-) -> Answer:
-    if ans is None:
-        ans = Answer(text="", route="error", intent=None, confidence=None)
-        ans.lang = query_language(text)
-    apology = agent_prompts.load().failed(ans.lang, hours=runtime.settings.service_hours)
-    ans.text = (shown + "\n\n" + apology).strip() if shown.strip() else apology
-    ans.error = f"{type(exc).__name__}: {exc}"[:500]
-    ans.handoff = False
-    return ans
 
 
 async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[ReplyEvent]:
@@ -238,10 +229,9 @@ async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[Reply
             return
         # The first attempt died without answering: answer the stored message now.
     heartbeat = asyncio.get_running_loop().create_task(retries.heartbeat(runtime, prep))
-    shown: list[str] = []
     try:
         ans: Answer | None = None
-        async for item in _answer(runtime, prep, text, started, shown):
+        async for item in _answer(runtime, prep, text, started):
             if isinstance(item, Answer):
                 ans = item
             else:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +27,6 @@ from app.conversation.models import (
     TurnTrace,
 )
 from app.core.bus import HANDOFF_TOPIC, Event, channel_topic, conversation_topic
-from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.handoff.schemas import ConversationOut, MessageOut, QueueItem
 from app.runtime import Runtime
@@ -114,10 +113,10 @@ def detail(
 
 def claim(*, db_session: Session, conversation_id: str, agent: str) -> Change:
     """Take a conversation from the queue, or proactively from the bot. Idempotent per agent."""
-    won = _compare_and_set(
-        db_session,
-        conversation_id,
-        Conversation.status.in_((Status.AWAITING_HUMAN, Status.BOT)),
+    won = conversation_service.compare_and_set(
+        db_session=db_session,
+        conversation_id=conversation_id,
+        allowed=Conversation.status.in_((Status.AWAITING_HUMAN, Status.BOT)),
         status=Status.HUMAN,
         assigned_agent=agent,
     )
@@ -137,10 +136,10 @@ def claim(*, db_session: Session, conversation_id: str, agent: str) -> Change:
 
 def release(*, db_session: Session, conversation_id: str, agent: str) -> Change:
     """Hand the conversation back to the bot (from its holder, or unclaimed from the queue)."""
-    won = _compare_and_set(
-        db_session,
-        conversation_id,
-        or_(
+    won = conversation_service.compare_and_set(
+        db_session=db_session,
+        conversation_id=conversation_id,
+        allowed=or_(
             and_(Conversation.status == Status.HUMAN, Conversation.assigned_agent == agent),
             Conversation.status == Status.AWAITING_HUMAN,
         ),
@@ -165,7 +164,12 @@ def close(*, db_session: Session, conversation_id: str, agent: str | None) -> Ch
             allowed,
             or_(Conversation.status != Status.HUMAN, Conversation.assigned_agent == agent),
         )
-    won = _compare_and_set(db_session, conversation_id, allowed, status=Status.CLOSED)
+    won = conversation_service.compare_and_set(
+        db_session=db_session,
+        conversation_id=conversation_id,
+        allowed=allowed,
+        status=Status.CLOSED,
+    )
     conv = _require(db_session, conversation_id)
     if won:
         note = f"closed by {agent}" if agent else "closed"
@@ -270,18 +274,6 @@ def _require(db_session: Session, conversation_id: str, *, lock: bool = False) -
     if conv is None:
         raise NotFound(f"conversation {conversation_id!r} not found")
     return conv
-
-
-def _compare_and_set(
-    db_session: Session, conversation_id: str, allowed: ColumnElement[bool], **values: Any
-) -> bool:
-    result = db_session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id, allowed)
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def _changed(

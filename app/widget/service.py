@@ -8,10 +8,8 @@ unguessable and tied to the key that created them.
 
 from __future__ import annotations
 
-import bisect
 import logging
 import re
-from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,9 +30,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "web"
 _VISIBLE_ROLES = (MessageRole.USER, MessageRole.ASSISTANT, MessageRole.AGENT)
 _VISITOR = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-# The audit note app.handoff stores when an agent claims a conversation (tests/widget checks
-# the two agree: this module may not import that one).
-CLAIM_NOTE = "claimed by "
 # Every visitor of a site shares its key: each visitor gets the key's normal per-minute
 # limit, and the whole site this many times as much.
 KEY_CEILING_FACTOR = 50
@@ -198,34 +193,6 @@ def plan_turn(
     return conv.id
 
 
-def _agent_names(
-    db_session: Session, conversation_id: str, messages: Sequence[Message]
-) -> dict[int, str]:
-    """Who wrote each agent message: its author, or for one stored before messages had an
-    author, the agent of the latest claim before it (exact: only the holder may post, and a
-    claim, which stores the audit note "claimed by <agent>", is the only way to hold one)."""
-    names = {m.id: m.author for m in messages if m.role == MessageRole.AGENT and m.author}
-    unnamed = [m.id for m in messages if m.role == MessageRole.AGENT and not m.author]
-    if not unnamed:
-        return names
-    claims = db_session.execute(
-        select(Message.id, Message.content)
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.role == MessageRole.SYSTEM,
-            Message.content.startswith(CLAIM_NOTE, autoescape=True),
-            Message.id < max(unnamed),
-        )
-        .order_by(Message.id)
-    ).all()
-    claim_ids = [row.id for row in claims]
-    for message_id in unnamed:
-        i = bisect.bisect_left(claim_ids, message_id)
-        if i:
-            names[message_id] = claims[i - 1].content.removeprefix(CLAIM_NOTE)
-    return names
-
-
 def history(*, db_session: Session, conversation: Conversation, limit: int = 200) -> WidgetHistory:
     rows = db_session.scalars(
         select(Message)
@@ -233,7 +200,6 @@ def history(*, db_session: Session, conversation: Conversation, limit: int = 200
         .order_by(Message.id.desc())
         .limit(limit)
     ).all()
-    agents = _agent_names(db_session, conversation.id, rows)
     return WidgetHistory(
         conversation_id=conversation.id,
         status=conversation.status.value,
@@ -245,7 +211,7 @@ def history(*, db_session: Session, conversation: Conversation, limit: int = 200
                 client_message_id=m.client_message_id,
                 citations=m.citations or [],
                 created_at=m.created_at,
-                agent=agents.get(m.id),
+                agent=m.author if m.role == MessageRole.AGENT else None,
             )
             for m in reversed(rows)
         ],

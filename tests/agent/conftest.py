@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.conversation.models import TurnTrace
 from app.core.cache import InProcessCache
 from app.core.config import LLMSettings, Settings
 from app.customers.demo import load_demo
@@ -38,6 +39,13 @@ def tool_reply(name: str, arguments: dict[str, Any], *, call_id: str = "call_1")
             usage_chunk(100, 20),
         ]
     )
+
+
+def last_trace(db_session: Session) -> TurnTrace:
+    """The newest turn's trace."""
+    trace = db_session.scalar(select(TurnTrace).order_by(TurnTrace.id.desc()))
+    assert trace is not None
+    return trace
 
 
 def reasoning_reply(thinking: str, answer: str) -> Stream:

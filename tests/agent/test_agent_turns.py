@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.conversation import summary
-from app.conversation.models import Conversation, ConversationStatus, Message, TurnTrace
+from app.conversation.models import Conversation, ConversationStatus, Message
 from app.conversation.schemas import (
     Citations,
     Done,
@@ -24,16 +24,10 @@ from app.conversation.schemas import (
 )
 from app.conversation.turns import handle_turn, run_turn
 from app.runtime import Runtime
-from tests.agent.conftest import reasoning_reply, tool_reply
+from tests.agent.conftest import last_trace, reasoning_reply, tool_reply
 from tests.llm.scripted_server import ScriptedServer, Status, text_reply
 
 POINTS_Q = "积分抵扣有没有上限，最多能抵订单金额的多少？"
-
-
-def _trace(db_session: Session) -> TurnTrace:
-    trace = db_session.scalar(select(TurnTrace).order_by(TurnTrace.id.desc()))
-    assert trace is not None
-    return trace
 
 
 def _system(request_json: dict[str, Any]) -> str:
@@ -64,7 +58,7 @@ async def test_grounded_answer_cites_the_passages_it_used(
     assert all(t["function"]["strict"] is True for t in body["tools"])
     assert body["messages"][-1] == {"role": "user", "content": POINTS_Q}
 
-    trace = _trace(db_session)
+    trace = last_trace(db_session)
     assert trace.prompt_version == "agent-v2" and trace.model == scripted_llm.model
     assert trace.prompt_tokens == 11 and trace.completion_tokens == 7
     assert "llm_first_token_ms" in trace.timings and "agent_prep_ms" in trace.timings
@@ -103,7 +97,7 @@ async def test_tool_call_for_the_conversations_own_customer(
     assert json.loads(tool_msg["content"])["month"] == "2026-10"
     assert "C10002" not in tool_msg["content"]
 
-    trace = _trace(db_session)
+    trace = last_trace(db_session)
     assert [c["name"] for c in trace.tool_calls] == ["get_bill"]
     assert trace.tool_calls[0]["result"]["customer_id"] == "C10001"
 
@@ -124,7 +118,7 @@ async def test_model_asking_for_another_customers_bill_is_refused(
     result = json.loads(tool_msg["content"])
     assert result["error"] == "not_allowed"
     assert "李娜" not in tool_msg["content"]  # nothing of C10002's record reached the model
-    assert _trace(db_session).tool_calls[0]["result"]["error"] == "not_allowed"
+    assert last_trace(db_session).tool_calls[0]["result"]["error"] == "not_allowed"
 
 
 async def test_anonymous_visitor_gets_login_required(
@@ -167,7 +161,7 @@ async def test_at_most_four_tool_rounds_then_an_answer(
     bodies = [r.json for r in scripted_llm.chat_requests]
     assert len(bodies) == 5
     assert [b.get("tool_choice") for b in bodies] == [None, None, None, None, "none"]
-    assert len(_trace(db_session).tool_calls) == 4
+    assert len(last_trace(db_session).tool_calls) == 4
 
 
 async def test_request_human_tool_hands_off(
@@ -200,7 +194,7 @@ async def test_llm_down_falls_back_to_extractive_or_a_human(
     out = await run_turn(bot, TurnRequest(channel="test", text=POINTS_Q))
     assert out.route == "llm" and "30%" in out.answer
     assert out.citations and out.citations[0].source == "members.md"
-    trace = _trace(db_session)
+    trace = last_trace(db_session)
     assert trace.error and "LLM" in trace.error and trace.prompt_version == "extractive-v1"
 
     nothing = await run_turn(bot, TurnRequest(channel="test", text="Can I bring my dog to Mars?"))
@@ -238,7 +232,7 @@ async def test_stream_broken_mid_answer_keeps_the_text_and_says_so(
     out = await run_turn(bot, TurnRequest(channel="test", text=POINTS_Q))
     assert out.answer.startswith("每100积分可抵扣1元")
     assert "中断" in out.answer
-    assert _trace(db_session).error
+    assert last_trace(db_session).error
 
 
 async def test_breaker_open_answers_without_calling_the_llm(
@@ -271,7 +265,7 @@ async def test_follow_up_is_condensed_before_retrieval(
     condense_req = scripted_llm.chat_requests[1].json
     assert "standalone" in condense_req["messages"][0]["content"]
     assert condense_req["chat_template_kwargs"] == {"enable_thinking": False}
-    trace = _trace(db_session)
+    trace = last_trace(db_session)
     assert trace.search_query == "积分能不能转赠给他人"
     assert "condense_ms" in trace.timings
     answer_req = scripted_llm.chat_requests[2].json["messages"]

@@ -14,22 +14,16 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.conversation import answering, summary, turns
-from app.conversation.models import Conversation, ConversationStatus, Message, TurnTrace
+from app.conversation.models import Conversation, ConversationStatus, Message
 from app.conversation.schemas import Done, Error, Handoff, TextDelta, TurnRequest
 from app.conversation.state import Prepared
 from app.conversation.turns import handle_turn, run_turn
 from app.runtime import Runtime
-from tests.agent.conftest import tool_reply
+from tests.agent.conftest import last_trace, tool_reply
 from tests.llm.scripted_server import ScriptedServer, Status, text_reply
 
 POINTS_Q = "积分抵扣有没有上限，最多能抵订单金额的多少？"
 DISPUTE = "这个扣费我不认可，你们这个收费有问题"
-
-
-def _trace(db_session: Session) -> TurnTrace:
-    trace = db_session.scalar(select(TurnTrace).order_by(TurnTrace.id.desc()))
-    assert trace is not None
-    return trace
 
 
 def _status(db_session: Session, conversation_id: str) -> ConversationStatus:
@@ -75,7 +69,7 @@ async def test_handoff_survives_the_llm_failing_after_it(
     assert out.handoff and bot.settings.service_hours in out.answer
     assert "人工" in out.answer
     assert _status(db_session, out.conversation_id) == ConversationStatus.AWAITING_HUMAN
-    trace = _trace(db_session)
+    trace = last_trace(db_session)
     assert trace.error and [c["name"] for c in trace.tool_calls] == ["request_human"]
 
 
@@ -106,7 +100,7 @@ async def test_citations_are_stored_in_the_trace(
     scripted_llm.script(text_reply("每100积分可抵扣1元，最多抵扣订单金额的30%。[1]"))
     out = await run_turn(bot, TurnRequest(channel="test", text=POINTS_Q))
     assert out.citations
-    trace = _trace(db_session)
+    trace = last_trace(db_session)
     assert trace.citations == [c.as_dict() for c in out.citations]
     assert trace.citations[0]["source"] == "members.md"
     assert trace.citations[0]["document_id"] and trace.citations[0]["heading_path"]
@@ -128,7 +122,7 @@ async def test_condensing_waits_only_its_own_timeout(
     # The answer came from the second reply, long before the slow one would have started.
     assert out.answer == "不能转赠。[1]"
     assert time.perf_counter() - started < 12
-    assert _trace(db_session).timings["condense_ms"] < 10_000
+    assert last_trace(db_session).timings["condense_ms"] < 10_000
 
 
 async def test_an_unreachable_llm_is_not_waited_for_twice(
@@ -143,7 +137,7 @@ async def test_an_unreachable_llm_is_not_waited_for_twice(
     )
     assert out.route == "llm" and out.answer
     assert len(scripted_llm.chat_requests) == 2  # the first answer, the failed condense
-    trace = _trace(db_session)
+    trace = last_trace(db_session)
     assert trace.prompt_version == "extractive-v1" and "LLMUnavailable" in (trace.error or "")
 
 
@@ -167,7 +161,7 @@ async def test_retrieval_down_still_answers_from_the_tools(
     assert out.answer == "您10月账单共计128元。" and out.citations == []
     system = scripted_llm.chat_requests[0].json["messages"][0]["content"]
     assert "没有检索到相关资料" in system
-    trace = _trace(db_session)
+    trace = last_trace(db_session)
     assert trace.error and "retrieval" in trace.error and trace.retrieved == []
 
 
@@ -184,7 +178,7 @@ async def test_a_turn_failing_inside_kefu_apologises_and_keeps_the_message(
     assert "抱歉" in shown and "人工" in shown and "Traceback" not in shown
     messages = db_session.scalars(select(Message).order_by(Message.id)).all()
     assert [m.content for m in messages] == [POINTS_Q, shown]
-    trace = _trace(db_session)
+    trace = last_trace(db_session)
     assert trace.route == "error" and "FAQ index unavailable" in (trace.error or "")
 
 

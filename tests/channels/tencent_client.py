@@ -23,6 +23,27 @@ def plain_query(token: str, *, timestamp: str | None = None) -> dict[str, str]:
     return {"signature": sha1_signature(token, ts, n), "timestamp": ts, "nonce": n}
 
 
+def message(
+    msg_type: str,
+    *,
+    user: str,
+    msg_id: str,
+    to: str = "gh_kefu",
+    created: int | None = None,
+    **extra: str,
+) -> str:
+    """A user's message of any type (voice, location...), its type's fields in ``extra``."""
+    fields: dict[str, str | int] = {
+        "ToUserName": to,
+        "FromUserName": user,
+        "CreateTime": created or int(time.time()),
+        "MsgType": msg_type,
+        **extra,
+        "MsgId": msg_id,
+    }
+    return payload.render(fields)
+
+
 def text_message(
     content: str,
     *,
@@ -32,16 +53,8 @@ def text_message(
     msg_type: str = "text",
     created: int | None = None,
 ) -> str:
-    fields: dict[str, str | int] = {
-        "ToUserName": to,
-        "FromUserName": user,
-        "CreateTime": created or int(time.time()),
-        "MsgType": msg_type,
-    }
-    if msg_type == "text":
-        fields["Content"] = content
-    fields["MsgId"] = msg_id
-    return payload.render(fields)
+    extra = {"Content": content} if msg_type == "text" else {}
+    return message(msg_type, user=user, msg_id=msg_id, to=to, created=created, **extra)
 
 
 def event_message(

@@ -57,19 +57,23 @@ async def test_token_is_shared_cached_and_refreshed(tencent: TencentServer) -> N
         cache.close()
 
 
+def wecom_api(http: httpx.AsyncClient, cache: RedisCache, tencent: TencentServer) -> WeComApi:
+    return WeComApi(
+        http=http,
+        cache=cache,
+        base_url=tencent.base_url,
+        corp_id="ww1",
+        secret="s",
+        agent_id="1000002",
+    )
+
+
 async def test_wecom_message_send_body(tencent: TencentServer) -> None:
     tencent.reset()
     cache = RedisCache(REDIS_URL, prefix=f"kefu-test-{uuid.uuid4().hex}:")
     try:
         async with httpx.AsyncClient() as http:
-            api = WeComApi(
-                http=http,
-                cache=cache,
-                base_url=tencent.base_url,
-                corp_id="ww1",
-                secret="s",
-                agent_id="1000002",
-            )
+            api = wecom_api(http, cache, tencent)
             await api.send_text("zhangsan", "你好")
     finally:
         cache.close()
@@ -95,14 +99,7 @@ async def test_a_refused_token_is_refreshed_once(tencent: TencentServer, errcode
             wechat = WeChatApi(
                 http=http, cache=cache, base_url=tencent.base_url, app_id="wxa", secret="s"
             )
-            wecom = WeComApi(
-                http=http,
-                cache=cache,
-                base_url=tencent.base_url,
-                corp_id="ww1",
-                secret="s",
-                agent_id="1000002",
-            )
+            wecom = wecom_api(http, cache, tencent)
             for api in (wechat, wecom):
                 await api.send_text("u1", "before")
                 fetched = tencent.token_fetches

@@ -141,29 +141,19 @@ def test_wechat_conversation(
     assert wechat.post(params, body) is None
     assert wechat.say(follow_up) is None
 
-    voice = payload.render(
-        {
-            "ToUserName": ACCOUNT,
-            "FromUserName": openid,
-            "CreateTime": int(time.time()),
-            "MsgType": "voice",
-            "MediaId": "media-1",
-            "Format": "amr",
-            "MsgId": str(uuid.uuid4().int % 10**19),
-        }
+    msg_ids = (str(uuid.uuid4().int % 10**19) for _ in range(2))
+    voice = wx.message(
+        "voice", user=openid, to=ACCOUNT, msg_id=next(msg_ids), MediaId="media-1", Format="amr"
     )
-    location = payload.render(
-        {
-            "ToUserName": ACCOUNT,
-            "FromUserName": openid,
-            "CreateTime": int(time.time()),
-            "MsgType": "location",
-            "Location_X": "23.134521",
-            "Location_Y": "113.358803",
-            "Scale": "20",
-            "Label": "广州市天河区",
-            "MsgId": str(uuid.uuid4().int % 10**19),
-        }
+    location = wx.message(
+        "location",
+        user=openid,
+        to=ACCOUNT,
+        msg_id=next(msg_ids),
+        Location_X="23.134521",
+        Location_Y="113.358803",
+        Scale="20",
+        Label="广州市天河区",
     )
     assert wechat.say(voice) == UNSUPPORTED
     assert wechat.say(location) == UNSUPPORTED

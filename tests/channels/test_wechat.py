@@ -111,16 +111,8 @@ def test_subscribe_and_unsupported_types(client: TestClient, bot: Runtime, plain
     assert "消息太长了" in payload.parse(body)["Content"]
     assert message_count(bot) == before
 
-    voice = payload.render(
-        {
-            "ToUserName": "gh_kefu",
-            "FromUserName": openid,
-            "CreateTime": int(time.time()),
-            "MsgType": "voice",
-            "MediaId": "m1",
-            "Recognition": "怎么开发票",
-            "MsgId": msg_id(),
-        }
+    voice = wx.message(
+        "voice", user=openid, msg_id=msg_id(), MediaId="m1", Recognition="怎么开发票"
     )
     status, body = post_plain(client, voice)
     assert "申请发票" in payload.parse(body)["Content"]
