@@ -17,6 +17,16 @@ from app.routing.schemas import QueryEmbedder, Vectors
 _SMALLTALK_PRIORITY = (
     "smalltalk.goodbye",
     "smalltalk.thanks",
+    "smalltalk.compliment",
+    "smalltalk.ack",
+    "smalltalk.greeting",
+)
+# Phrases are taken out of a message longest-meaning first: "点个赞" is a compliment before
+# its "赞" is an acknowledgement.
+_STRIP_ORDER = (
+    "smalltalk.compliment",
+    "smalltalk.goodbye",
+    "smalltalk.thanks",
     "smalltalk.ack",
     "smalltalk.greeting",
 )
@@ -52,7 +62,11 @@ class IntentDetector:
         self._labels = np.asarray(labels)
         self._names = sorted(set(labels))
         self._vectors = np.asarray(embedder.embed_queries(texts), dtype=np.float32)
-        self._phrases = {rule.name: _phrase_pattern(rule) for rule in rules.intents if rule.phrases}
+        phrased = sorted(
+            (rule for rule in rules.intents if rule.phrases),
+            key=lambda r: _STRIP_ORDER.index(r.name) if r.name in _STRIP_ORDER else -1,
+        )
+        self._phrases = {rule.name: _phrase_pattern(rule) for rule in phrased}
         zh_fillers = rules.fillers.get("zh", "")
         en_fillers = rules.fillers.get("en", ())
         opening = [
@@ -79,8 +93,7 @@ class IntentDetector:
     def matching_pattern(self, message: str, names: Iterable[str]) -> str | None:
         """The first of ``names`` (in order) whose patterns match ``message``."""
         for name in names:
-            rule = self.rules.intent(name)
-            if any(p.search(message) for p in rule.patterns):
+            if self.rules.intent(name).matches(message):
                 return name
         return None
 
@@ -88,7 +101,7 @@ class IntentDetector:
         return [
             rule.name
             for rule in self.rules.intents
-            if rule.name.startswith(prefix) and any(p.search(message) for p in rule.patterns)
+            if rule.name.startswith(prefix) and rule.matches(message)
         ]
 
     def smalltalk_only(self, message: str) -> str | None:
@@ -134,10 +147,10 @@ def _phrase_pattern(rule: IntentRule) -> re.Pattern[str] | None:
     phrases = sorted({p for items in rule.phrases.values() for p in items}, key=len, reverse=True)
     if not phrases:
         return None
-    # Latin phrases must stand as words ("hi" is not the start of "his"); Chinese has no spaces.
+    # Phrases are regular expressions. Latin ones must stand as words ("hi" is not the start
+    # of "his"); Chinese has no spaces.
     parts = [
-        rf"(?<![a-z]){re.escape(p)}(?![a-z])" if re.search("[a-z]", p) else re.escape(p)
-        for p in phrases
+        rf"(?<![a-z])(?:{p})(?![a-z])" if re.search("[a-z]", p) else f"(?:{p})" for p in phrases
     ]
     return re.compile("|".join(parts))
 
@@ -150,9 +163,7 @@ def _opening_pattern(rules: list[IntentRule]) -> re.Pattern[str] | None:
     )
     if not phrases:
         return None
-    parts = [
-        rf"{re.escape(p)}(?![a-z])" if re.search("[a-z]", p) else re.escape(p) for p in phrases
-    ]
+    parts = [rf"(?:{p})(?![a-z])" if re.search("[a-z]", p) else f"(?:{p})" for p in phrases]
     # Only a phrase followed by punctuation or a space counts, so "好的流量包" keeps its "好".
     return re.compile(
         rf"^\s*(?:{'|'.join(parts)})[呀啊哈啦哦嘛呢吧～~]*[\s,，.。!！、:：;；]+", re.I

@@ -27,9 +27,18 @@ class IntentRule:
     name: str
     route: IntentRoute
     patterns: tuple[re.Pattern[str], ...]
-    # Whole-message phrases (smalltalk): the message is made of these and nothing else.
+    # Whole-message phrases (smalltalk, regular expressions): the message is made of these
+    # and nothing else.
     phrases: dict[str, tuple[str, ...]]
     exemplars: tuple[str, ...]
+    # A message matching one of these is not this intent whatever ``patterns`` say: "可以向
+    # 监管部门投诉吗" asks how to complain, it threatens no one.
+    unless: tuple[re.Pattern[str], ...] = ()
+
+    def matches(self, message: str) -> bool:
+        return any(p.search(message) for p in self.patterns) and not any(
+            p.search(message) for p in self.unless
+        )
 
 
 @dataclass(frozen=True)
@@ -122,17 +131,18 @@ def _intent(name: str, body: dict[str, Any]) -> IntentRule:
     route = body.get("route", "none")
     if route not in ("handoff", "smalltalk", "llm", "none"):
         raise RulesError(f"intents.{name}.route: unknown route {route!r}")
-    patterns: list[re.Pattern[str]] = []
-    for lang_patterns in (body.get("patterns") or {}).values():
-        for pattern in lang_patterns:
-            try:
-                patterns.append(re.compile(pattern, re.IGNORECASE))
-            except re.error as exc:
-                raise RulesError(f"intents.{name}.patterns: {pattern!r}: {exc}") from exc
+    patterns = _patterns(name, "patterns", body)
+    unless = _patterns(name, "unless", body)
     phrases = {
         str(lang): tuple(str(p).lower() for p in items)
         for lang, items in (body.get("phrases") or {}).items()
     }
+    for items in phrases.values():
+        for phrase in items:
+            try:
+                re.compile(phrase)
+            except re.error as exc:
+                raise RulesError(f"intents.{name}.phrases: {phrase!r}: {exc}") from exc
     exemplars = tuple(
         str(text) for items in (body.get("exemplars") or {}).values() for text in items
     )
@@ -142,7 +152,19 @@ def _intent(name: str, body: dict[str, Any]) -> IntentRule:
         patterns=tuple(patterns),
         phrases=phrases,
         exemplars=tuple(dict.fromkeys(exemplars)),
+        unless=unless,
     )
+
+
+def _patterns(name: str, key: str, body: dict[str, Any]) -> tuple[re.Pattern[str], ...]:
+    compiled: list[re.Pattern[str]] = []
+    for lang_patterns in (body.get(key) or {}).values():
+        for pattern in lang_patterns:
+            try:
+                compiled.append(re.compile(pattern, re.IGNORECASE))
+            except re.error as exc:
+                raise RulesError(f"intents.{name}.{key}: {pattern!r}: {exc}") from exc
+    return tuple(compiled)
 
 
 def _faq_model(section: dict[str, Any]) -> FaqModel:

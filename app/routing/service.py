@@ -224,7 +224,13 @@ class Router:
                 "margin": round(features.calibrated_margin, 3),
                 "coverage": round(features.coverage if features.coverage is not None else -1, 3),
             }
-            if probability >= self.rules.faq_model.threshold and self._clears_floor(match):
+            # A question about the customer's own records never gets a canned answer, however
+            # close an FAQ looks: its answer is not the same for every customer.
+            if (
+                not account
+                and probability >= self.rules.faq_model.threshold
+                and self._clears_floor(match)
+            ):
                 return RouteDecision(
                     "faq",
                     "faq",

@@ -56,6 +56,7 @@ def test_faq_model_and_parameters_are_complete() -> None:
     rules = load_rules()
     assert set(rules.faq_model.weights) == {
         "calibrated",
+        "calibrated_margin",
         "coverage",
         "new_numbers",
         "history",
