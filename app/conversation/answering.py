@@ -205,7 +205,9 @@ async def answer_llm(
     agent = Agent(llm, runtime.tools, max_rounds=runtime.settings.agent.max_tool_rounds)
     result = AgentResult()
     ctx = ToolContext(customer_id=prep.customer_id, conversation_id=prep.conversation_id)
-    events = agent.run(messages, ctx=ctx, thinking=ans.needs_reasoning, result=result)
+    mode = runtime.settings.llm.thinking
+    thinking = mode == "on" or (mode == "auto" and ans.needs_reasoning)
+    events = agent.run(messages, ctx=ctx, thinking=thinking, result=result)
     try:
         async for event in events:
             if isinstance(event, LLMText):

@@ -106,6 +106,12 @@ class LLMSettings(BaseSettings):
     max_retries: int = Field(2, ge=0, le=5, description="Retries before the first token only.")
     breaker_failures: int = Field(5, ge=1, description="Failures in a row that open the breaker.")
     breaker_reset: float = Field(30.0, gt=0, description="Seconds before an open breaker retries.")
+    thinking: Literal["off", "auto", "on"] = Field(
+        "off",
+        description="Qwen3 thinking: off (customer service default: no wait for a thought), "
+        "auto (only for explicit multi-step calculations the router marks), or on (always; "
+        "seconds of extra latency on every answer).",
+    )
     max_tokens: int = Field(1024, ge=1, description="Largest answer, in tokens, thinking off.")
     thinking_max_tokens: int = Field(
         4096,

@@ -58,7 +58,7 @@ class RouteDecision:
     faq: FaqEntry | None = None
     # Template reply for smalltalk and handoff, the FAQ's answer verbatim for faq.
     reply: str | None = None
-    # The agent switches Qwen3 thinking on for calculations and multi-step questions.
+    # An explicit multi-step calculation: Qwen3 thinks on it when KEFU_LLM_THINKING=auto.
     needs_reasoning: bool = False
     lang: str = "zh"
     # Why: the scores behind the decision, for the conversation trace.

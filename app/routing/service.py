@@ -254,7 +254,9 @@ class Router:
             "llm",
             intent,
             round(1.0 - probability, 4),
-            needs_reasoning=calculation or numbers >= 2 or textlib.question_count(message) >= 2,
+            # Two questions in one message are not a calculation: only arithmetic is worth
+            # the seconds a thought costs (and only with KEFU_LLM_THINKING=auto).
+            needs_reasoning=calculation or numbers >= 2,
             lang=lang,
             signals=signals,
         )

@@ -132,9 +132,23 @@ async def test_anonymous_visitor_gets_login_required(
     assert result["error"] == "login_required"
 
 
+async def test_thinking_is_off_by_default_even_for_two_questions(
+    bot: Runtime, scripted_llm: ScriptedServer
+) -> None:
+    assert bot.settings.llm.thinking == "off"
+    scripted_llm.script(text_reply("超出部分按每GB 5元计费。[1]"))
+    await run_turn(bot, TurnRequest(channel="test", text="流量超了以后怎么计费？每月有上限吗？"))
+    assert scripted_llm.chat_requests[0].json["chat_template_kwargs"] == {"enable_thinking": False}
+    # Off means off: not even a calculation makes the customer wait for a thought.
+    scripted_llm.script(text_reply("需要付170元。"))
+    await run_turn(bot, TurnRequest(channel="test", text="我有5000积分，订单200元，还要付多少？"))
+    assert scripted_llm.chat_requests[1].json["chat_template_kwargs"] == {"enable_thinking": False}
+
+
 async def test_thinking_for_calculations_and_reasoning_never_shown_or_stored(
     bot: Runtime, scripted_llm: ScriptedServer, db_session: Session
 ) -> None:
+    bot.settings.llm.thinking = "auto"
     scripted_llm.script(reasoning_reply("SECRET-THOUGHT 5000*0.3", "最多可抵扣30%。[1]"))
     text = "我有5000积分，订单金额200元，最多能抵扣多少钱？还要付多少？"
     events = [e async for e in handle_turn(bot, TurnRequest(channel="test", text=text))]
