@@ -68,10 +68,16 @@ def register(cli: typer.Typer) -> None:
         by_group = evaluation.score_by_language(result.questions, result.answers)
         console.print(report.scores_table(by_group, title=f"{set_dir.name}: scores"))
         console.print(report.confusion_table(by_group["all"]))
+        console.print(report.routes_table(by_group["all"]))
         picture = report.plot(by_group, _plot_path(out), title=set_dir.name)
         elapsed = time.perf_counter() - started
         timings = ", ".join(f"{stage} {s:.1f} s" for stage, s in result.seconds.items())
         chunks = sum(d.chunks for d in result.documents)
+        route_ms = sorted(a.route_ms for a in result.answers)
+        if route_ms:
+            p50 = route_ms[len(route_ms) // 2]
+            p95 = route_ms[min(len(route_ms) - 1, int(len(route_ms) * 0.95))]
+            timings += f"; route p50 {p50:.1f} ms, p95 {p95:.1f} ms"
         console.print(
             f"{len(result.answers)} answers → {out}; plot → {picture}\n"
             f"{len(result.documents)} documents, {chunks} chunks; {timings}; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -11,6 +12,7 @@ from app.evaluation.service import ROUTES, TOP_K, Scores
 
 METRICS = (
     ("route accuracy", "route_accuracy"),
+    ("harmful misroutes", "harmful_rate"),
     (f"hit@{TOP_K}", "hit_at_k"),
     ("MRR", "mrr"),
     (f"doc-hit@{TOP_K}", "doc_hit_at_k"),
@@ -67,6 +69,15 @@ def confusion_table(scores: Scores, *, title: str = "routes: expected × predict
     return table
 
 
+def routes_table(scores: Scores, *, title: str = "routes: precision and recall") -> Table:
+    table = Table(title=title)
+    for column in ("route", "precision", "recall"):
+        table.add_column(column, justify="left" if column == "route" else "right")
+    for route, (precision, recall) in scores.per_route.items():
+        table.add_row(route, _cell(precision), _cell(recall))
+    return table
+
+
 def plot(by_group: Mapping[str, Scores], path: Path, *, title: str = "evaluation") -> Path:
     """Grouped bars: each metric, one bar a group. Agg backend: no display needed."""
     import matplotlib
@@ -76,14 +87,19 @@ def plot(by_group: Mapping[str, Scores], path: Path, *, title: str = "evaluation
 
     groups = list(by_group)
     width = 0.8 / max(1, len(groups))
-    figure, axes = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    figure, (axes, right) = plt.subplots(
+        1, 2, figsize=(10.4, 3.6), dpi=100, gridspec_kw={"width_ratios": [5, 3]}
+    )
     try:
+        _plot_routes(right, by_group["all"] if "all" in by_group else next(iter(by_group.values())))
         for number, group in enumerate(groups):
             values = [_value(by_group[group], attribute) for _, attribute in METRICS]
             xs = [i + (number - (len(groups) - 1) / 2) * width for i in range(len(METRICS))]
             bars = axes.bar(xs, [v or 0.0 for v in values], width, label=group)
             axes.bar_label(bars, labels=[_cell(v) for v in values], fontsize=6, padding=1)
-        axes.set_xticks(range(len(METRICS)), [label for label, _ in METRICS])
+        axes.set_xticks(
+            range(len(METRICS)), [label.replace(" ", "\n") for label, _ in METRICS], fontsize=7
+        )
         axes.set_ylim(0, 1.25)
         axes.set_ylabel("score")
         axes.set_title(title)
@@ -94,3 +110,17 @@ def plot(by_group: Mapping[str, Scores], path: Path, *, title: str = "evaluation
     finally:
         plt.close(figure)
     return path
+
+
+def _plot_routes(axes: Any, scores: Scores) -> None:
+    routes = list(scores.per_route)
+    for offset, (label, index) in ((-0.2, ("precision", 0)), (0.2, ("recall", 1))):
+        values = [scores.per_route[r][index] for r in routes]
+        bars = axes.bar(
+            [i + offset for i in range(len(routes))], [v or 0.0 for v in values], 0.4, label=label
+        )
+        axes.bar_label(bars, labels=[_cell(v) for v in values], fontsize=6, padding=1)
+    axes.set_xticks(range(len(routes)), routes, fontsize=8)
+    axes.set_ylim(0, 1.25)
+    axes.set_title(f"per route (harmful {_cell(scores.harmful_rate)})", fontsize=9)
+    axes.legend(loc="upper center", ncols=2, fontsize=8, frameon=False)

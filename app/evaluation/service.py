@@ -56,6 +56,7 @@ class Answer:
     route: str
     intent: str
     sources: tuple[str, ...]
+    route_ms: float = 0.0
 
     def to_json(self) -> str:
         record = {"id": self.id, "route": self.route, "intent": self.intent}
@@ -90,6 +91,11 @@ class Scores:
     mrr: float | None
     with_documents: int
     doc_hit_at_k: float | None
+    # Share of all questions whose misroute hurts the customer: an llm or handoff question
+    # answered by a rule (faq, smalltalk), or a handoff question not handed off.
+    harmful_rate: float | None = None
+    # Per route: (precision, recall); None where the route was never predicted / expected.
+    per_route: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
 
 # -- the set ------------------------------------------------------------------------------
@@ -158,8 +164,15 @@ def score(
         documents = [s for s in question.sources if s != faq_source]
         if documents:
             doc_hits.append(first_rank(documents, returned) is not None)
+    per_route: dict[str, tuple[float | None, float | None]] = {}
+    for route in ROUTES:
+        predicted = [q.route == route for q, a in pairs if a.route == route]
+        expected = [a.route == route for q, a in pairs if q.route == route]
+        per_route[route] = (_mean(predicted), _mean(expected))
     return Scores(
         questions=len(pairs),
+        harmful_rate=_mean([is_harmful(q.route, a.route) for q, a in pairs]),
+        per_route=per_route,
         route_accuracy=_mean([q.route == a.route for q, a in pairs]),
         confusion=dict(confusion),
         with_sources=len(hits),
@@ -183,6 +196,14 @@ def score_by_language(
     for lang in sorted({q.lang for q in questions}):
         groups[lang] = [p for p in pairs if p[0].lang == lang]
     return {name: score(group, k=k) for name, group in groups.items()}
+
+
+def is_harmful(expected: str, predicted: str) -> bool:
+    """A misroute the customer pays for, not just the LLM's time: a canned answer where the
+    agent or a person was needed, or an escalation that no person sees."""
+    if expected == "handoff":
+        return predicted != "handoff"
+    return expected == "llm" and predicted in ("faq", "smalltalk")
 
 
 def _mean(values: Sequence[bool] | Sequence[float]) -> float | None:
@@ -273,7 +294,9 @@ def _ingest(
 def _answer(
     question: Question, router: Router, runtime: Runtime, db_session: Session, kb: KnowledgeBase
 ) -> Answer:
+    started = time.perf_counter()
     decision = router.route(question.question, history=question.history, kb_key=KB_NAME)
+    route_ms = (time.perf_counter() - started) * 1000
     # Every question is retrieved for, whatever its route: retrieval is scored on its own.
     query = contextual_query(
         question.question, question.history, standalone=decision.route == "faq"
@@ -288,4 +311,4 @@ def _answer(
         ),
     )
     sources = tuple(dict.fromkeys(h.chunk.source for h in hits))[:TOP_K]
-    return Answer(question.id, decision.route, decision.intent, sources)
+    return Answer(question.id, decision.route, decision.intent, sources, route_ms)

@@ -25,7 +25,7 @@ QUESTIONS = [
         "id": "t2",
         "lang": "en",
         "history": [],
-        "question": "I want to talk to a real person",
+        "question": "Please put me through to a real person",
         "route": "handoff",
         "sources": [],
     },
@@ -91,7 +91,8 @@ def test_kefu_eval_writes_one_line_a_question_and_a_plot(tmp_path: Path) -> None
 
     plot = out.with_suffix(".png")
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for heading in ("hit@5", "MRR", "doc-hit@5", "route accuracy", "expected \\ predicted"):
+    headings = ("hit@5", "MRR", "doc-hit@5", "route accuracy", "expected \\ predicted")
+    for heading in (*headings, "harmful misroutes", "precision", "recall", "route p50"):
         assert heading in result.stdout
 
 

@@ -60,6 +60,26 @@ def test_hit_mrr_and_doc_hit() -> None:
     assert scores.confusion == {("llm", "llm"): 5, ("smalltalk", "faq"): 1}
 
 
+def test_harmful_misroutes_and_precision_recall_per_route() -> None:
+    cases = [
+        ("llm", "llm"),
+        ("llm", "faq"),  # harmful: a canned answer where the agent was needed
+        ("llm", "smalltalk"),  # harmful
+        ("handoff", "llm"),  # harmful: nobody sees the escalation
+        ("handoff", "handoff"),
+        ("faq", "llm"),  # costs LLM time, hurts nobody
+        ("smalltalk", "faq"),
+        ("faq", "faq"),
+    ]
+    pairs = [(q(str(i), (), route=e), a(str(i), (), route=p)) for i, (e, p) in enumerate(cases)]
+    scores = score(pairs)
+    assert scores.harmful_rate == pytest.approx(3 / 8)
+    assert scores.per_route["faq"] == (pytest.approx(1 / 3), pytest.approx(1 / 2))
+    assert scores.per_route["llm"] == (pytest.approx(1 / 3), pytest.approx(1 / 3))
+    assert scores.per_route["handoff"] == (1.0, pytest.approx(1 / 2))
+    assert scores.per_route["smalltalk"] == (0.0, 0.0)
+
+
 def test_empty_groups_have_no_score() -> None:
     scores = score([(q("1", (), route="handoff"), a("1", (), route="handoff"))])
     assert scores.route_accuracy == 1.0
