@@ -31,10 +31,10 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.lang import detect_lang
 from app.core.migrations import upgrade
 from app.knowledge_bases import service as kb_service
 from app.retrieval import service as retrieval_service
-from app.retrieval.query import query_language
 from app.routing import FaqEntry, Router
 from app.runtime import Runtime
 from ingestion.loaders import load
@@ -200,7 +200,7 @@ def _searcher(runtime: Runtime, kb: KnowledgeBase, db_session: Session) -> Calla
             index=runtime.index,
             kbs=[kb],
             query=question,
-            params=retrieval_service.SearchParams(query_lang=query_language(question)),
+            params=retrieval_service.SearchParams(query_lang=detect_lang(question)),
         )
 
     return search

@@ -26,13 +26,13 @@ from __future__ import annotations
 import math
 import re
 
+from app.core.lang import detect_lang
 from ingestion.loaders import FaqPair, ParsedDocument, Section
 from ingestion.tokens import CJK_RANGES, count_tokens
-from knowledge.chunks import ChunkDraft, Language
+from knowledge.chunks import ChunkDraft
 
 HEADING_SEPARATOR = " > "
 FAQ_HEADING = ("FAQ",)
-_CJK_CHAR = re.compile(f"[{CJK_RANGES}]")
 _CLOSERS = "”’\"'」』）)\\]】》"
 # Every alternative opens with a literal character class so the regex engine can skip
 # ahead to candidate characters instead of trying each position.
@@ -51,7 +51,6 @@ _ABBREVIATIONS = frozenset(
     max tel ext a.m p.m u.s u.k""".split()  # noqa: SIM905
 )
 _LATIN_LOOKBACK = 24
-_CJK_RATIO_FOR_ZH = 0.2
 
 
 def split(
@@ -88,13 +87,6 @@ def sentences(text: str) -> list[str]:
     if start < len(text):
         pieces.append(text[start:])
     return pieces
-
-
-def language_of(text: str) -> Language:
-    visible = sum(map(len, text.split()))
-    if visible == 0:
-        return "zh"
-    return "zh" if len(_CJK_CHAR.findall(text)) >= visible * _CJK_RATIO_FOR_ZH else "en"
 
 
 def _is_abbreviation_or_marker(text: str, start: int, match: re.Match[str]) -> bool:
@@ -258,7 +250,7 @@ def _doc_chunk(section: Section, body: str) -> ChunkDraft:
         heading_path=section.heading_path,
         page=section.page,
         kind="doc",
-        lang=language_of(text),
+        lang=detect_lang(text),
     )
 
 
@@ -268,6 +260,6 @@ def _faq_chunk(pair: FaqPair) -> ChunkDraft:
         content=pair.answer,
         heading_path=FAQ_HEADING,
         kind="faq",
-        lang=language_of(pair.question),
+        lang=detect_lang(pair.question),
         question=pair.question,
     )

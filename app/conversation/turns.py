@@ -36,7 +36,7 @@ from app.conversation.schemas import (
 from app.conversation.state import Answer, Prepared
 from app.conversation.summary import schedule_summary
 from app.core.bus import HANDOFF_TOPIC, conversation_topic
-from app.retrieval.query import query_language
+from app.core.lang import detect_lang
 from app.routing import RouteDecision
 from app.routing.faqs import ensure_loaded
 from app.runtime import Runtime
@@ -70,7 +70,7 @@ def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
         route=decision.route,
         intent=decision.intent,
         confidence=decision.confidence,
-        lang=decision.lang or query_language(text),
+        lang=decision.lang or detect_lang(text),
         needs_reasoning=decision.needs_reasoning,
         handoff=decision.route == "handoff",
         timings={"route_ms": round((time.perf_counter() - start) * 1000, 1)},
@@ -192,7 +192,7 @@ async def _answer(
         log.exception("turn failed; apologising", extra={"conversation_id": prep.conversation_id})
         if ans is None:
             ans = Answer(text="", route="error", intent=None, confidence=None)
-            ans.lang = query_language(text)
+            ans.lang = detect_lang(text)
         apology = agent_prompts.load().failed(ans.lang, hours=runtime.settings.service_hours)
         note = "\n\n" + apology if shown.strip() else apology
         ans.text, ans.handoff = (shown + note).strip(), False

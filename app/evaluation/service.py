@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 
 from app.core import migrations
 from app.core.config import Settings
+from app.core.lang import detect_lang
 from app.knowledge_bases import service as kb_service
 from app.retrieval import service as retrieval_service
-from app.retrieval.query import contextual_query, query_language
+from app.retrieval.query import contextual_query
 from app.routing import Router
 from app.routing.faqs import stored_faqs
 from app.runtime import Runtime
@@ -112,7 +113,7 @@ def load_questions(path: Path) -> list[Question]:
             questions.append(
                 Question(
                     id=str(item["id"]),
-                    lang=str(item.get("lang") or query_language(str(item["question"]))),
+                    lang=str(item.get("lang") or detect_lang(str(item["question"]))),
                     history=history,
                     question=str(item["question"]),
                     route=str(item.get("route", "")),
@@ -307,7 +308,7 @@ def _answer(
         kbs=[kb],
         query=query,
         params=retrieval_service.SearchParams(
-            top_k=TOP_K, query_lang=query_language(question.question)
+            top_k=TOP_K, query_lang=detect_lang(question.question)
         ),
     )
     sources = tuple(dict.fromkeys(h.chunk.source for h in hits))[:TOP_K]

@@ -8,29 +8,11 @@ the three together finds the document the topic lives in; the latest message alo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from knowledge.chunks import Language
-
-# Han, kana and Hangul: the same reading of "Chinese" as the splitter's, which labels chunks
-# (ingestion.splitter.language_of), so a query and the chunks in its language agree.
-_CJK = re.compile(
-    "[\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
-)
-_CJK_RATIO_FOR_ZH = 0.2
 # An assistant reply can be a long answer with citations; its opening names the topic.
 MAX_REPLY_CHARS = 240
 MAX_TURN_CHARS = 400
-
-
-def query_language(text: str) -> Language:
-    """``zh`` when CJK characters make up a fair share of the text, else ``en``."""
-    visible = sum(map(len, text.split()))
-    if visible == 0:
-        return "zh"
-    return "zh" if len(_CJK.findall(text)) >= visible * _CJK_RATIO_FOR_ZH else "en"
 
 
 def contextual_query(

@@ -9,8 +9,8 @@ from typing import Any, Protocol, get_args
 from sqlalchemy.orm import Session
 
 from app.core.errors import AppError
+from app.core.lang import detect_lang
 from app.retrieval.fusion import diversify, interleave
-from app.retrieval.query import query_language
 from knowledge import service as knowledge_service
 from knowledge.chunks import Hit, Language
 from knowledge.index import KnowledgeIndex
@@ -84,7 +84,7 @@ def search(
         check_model(kb, index)
     store = index.store(model_name=kbs[0].embedding_model, dim=kbs[0].embedding_dim)
     vector = (embedder or index.embedder).embed_queries([query])[0]
-    query_lang = params.query_lang or query_language(query)
+    query_lang = params.query_lang or detect_lang(query)
     kb_ids = [kb.id for kb in kbs]
     per_language: list[tuple[float, list[Hit]]] = []
     for lang in _languages(query_lang, params.lang):

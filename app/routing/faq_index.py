@@ -90,7 +90,7 @@ class FaqIndex:
             else np.zeros((0, 1), dtype=np.float32)
         )
         owner_array = np.asarray(owners, dtype=np.int64)
-        langs = [textlib.detect_lang(t) for t in texts]
+        langs: list[str] = [textlib.detect_lang(t) for t in texts]
         calibration = calibrate(
             vectors,
             owner_array,

@@ -107,7 +107,7 @@ class IntentDetector:
     def smalltalk_only(self, message: str) -> str | None:
         """The smalltalk intent when the message holds nothing but smalltalk phrases.
 
-        "谢谢，已经搞定了👍" and "ok bye, have a good night" qualify; "你好，流量怎么查" does
+        "多谢，都弄好了👍" and "ok thanks, bye for now" qualify; "你好，流量怎么查" does
         not, because "流量怎么查" is left over once the greeting is taken away.
         """
         rest = textlib.strip_symbols(message).lower()

@@ -9,6 +9,10 @@ from collections.abc import Collection
 
 import jieba
 
+from app.core.lang import detect_lang
+
+__all__ = ["detect_lang"]
+
 jieba.setLogLevel(logging.WARNING)
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -25,19 +29,6 @@ _EMOJI_GLUE = {"\u200d", "\ufe0e", "\ufe0f", "\u20e3"}
 def normalise(text: str) -> str:
     """NFKC (full-width letters and digits become ASCII), collapsed whitespace."""
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip()
-
-
-def detect_lang(text: str) -> str:
-    """``zh`` as soon as Chinese characters carry a fair share of the message, else ``en``.
-
-    Customers mix scripts ("回国了，roaming 要怎么关掉"): a Chinese message with one English
-    word is still Chinese, so Chinese characters count double against Latin words.
-    """
-    cjk = len(_CJK.findall(text))
-    words = len(_LATIN_WORD.findall(text))
-    if cjk == 0:
-        return "en"
-    return "zh" if cjk * 2 >= words else "en"
 
 
 def is_emoji_only(text: str) -> bool:

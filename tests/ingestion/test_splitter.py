@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from app.core.lang import detect_lang
 from ingestion.loaders import FaqPair, ParsedDocument, Section
-from ingestion.splitter import language_of, sentences, split
+from ingestion.splitter import sentences, split
 from ingestion.tokens import count_tokens
 from knowledge.chunks import ChunkDraft
 
@@ -184,8 +185,8 @@ def test_no_heading_means_no_heading_line() -> None:
 
 
 def test_language_threshold() -> None:
-    assert language_of("The fee is 5元 per GB for all plans") == "en"
-    assert language_of("流量费 is 5 yuan") == "zh"
+    assert detect_lang("The fee is 5元 per GB for all plans") == "en"
+    assert detect_lang("流量费 is 5 yuan") == "zh"
 
 
 def test_invalid_budget() -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from app.retrieval.query import MAX_REPLY_CHARS, contextual_query, query_language
+from app.core.lang import detect_lang
+from app.retrieval.query import MAX_REPLY_CHARS, contextual_query
 
 
 def test_query_language() -> None:
-    assert query_language("那国际的呢？") == "zh"
-    assert query_language("回国了，roaming 要怎么关掉") == "zh"
-    assert query_language("what about prepaid?") == "en"
-    assert query_language("Do you accept Alipay (支付宝) for prepaid top-ups?") == "en"
-    assert query_language("   ") == "zh"
+    assert detect_lang("那国际的呢？") == "zh"
+    assert detect_lang("我的iPhone 15 Pro Max roaming data plan怎么开通") == "zh"
+    assert detect_lang("what about prepaid?") == "en"
+    assert detect_lang("Do you accept Alipay (支付宝) for prepaid top-ups?") == "en"
+    assert detect_lang("   ") == "zh"
 
 
 def test_a_follow_up_carries_the_last_exchange() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from app.core.lang import detect_lang
 from app.evaluation.service import stored_faqs
 from app.retrieval import service
-from app.retrieval.query import contextual_query, query_language
+from app.retrieval.query import contextual_query
 from tests.retrieval.conftest import Library
 
 
@@ -59,7 +60,7 @@ def test_a_follow_up_finds_its_document_through_the_history(indexed: Library) ->
     question = "那周末呢？"
     study = (("user", "自习室怎么预约？"), ("assistant", "在官网或公众号预约，最多提前3天。"))
     children = (("user", "孩子可以自己进少儿阅览区吗？"), ("assistant", "12岁以下需要家长陪同。"))
-    lang = query_language(question)
+    lang = detect_lang(question)
     after_study = _sources(indexed, contextual_query(question, study), query_lang=lang)
     after_children = _sources(indexed, contextual_query(question, children), query_lang=lang)
     assert after_study[0] == "study-rooms.md", after_study

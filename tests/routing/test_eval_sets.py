@@ -1,4 +1,8 @@
-"""Route accuracy on labelled sets: the dev set (the target), and other domains (generalisation)."""
+"""Route accuracy on our own small sets in five domains: a guard against regressions.
+
+The FAQ model is fitted on these sets (prompts/routing.yaml), so they are not held-out
+numbers; the eval sets in shared/eval are scored with `kefu eval`, never asserted here.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import pytest
 
 from app.routing import Router
 from knowledge.embeddings import Embedder
-from tests.conftest import DEV_SET
 from tests.routing.conftest import DATA, load_faqs, load_questions
 
 
@@ -27,11 +30,6 @@ def route_accuracy(router: Router, folder: Path) -> float:
 @pytest.fixture(scope="module")
 def fresh_router(embedder: Embedder) -> Router:
     return Router(embedder)
-
-
-@pytest.mark.skipif(not DEV_SET.is_dir(), reason="the shared dev set is not mounted")
-def test_dev_set_route_accuracy(fresh_router: Router) -> None:
-    assert route_accuracy(fresh_router, DEV_SET) >= 0.90
 
 
 @pytest.mark.parametrize("name", ["bookshop", "delivery", "bank", "airline", "utility"])

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from app.agent.citations import cited_numbers
 from app.conversation.schemas import Citation
-from app.retrieval.query import query_language
+from app.core.lang import detect_lang
 
 _HEADING = {"zh": "参考：", "en": "Sources:"}
 _SEPARATOR = " › "
@@ -38,7 +38,7 @@ def footer(answer: str, citations: Sequence[Citation]) -> str:
     cited = sorted(n for n in marked if n in by_number)
     if not cited:
         return ""
-    lang = "zh" if query_language(answer) == "zh" else "en"
+    lang = "zh" if detect_lang(answer) == "zh" else "en"
     # Two passages of one section are one source to a customer: [1][3] on one line.
     numbers: dict[str, list[int]] = {}
     for n in cited:
