@@ -20,7 +20,7 @@ from app.routing.rules import RoutingRules, Templates, load_rules, load_template
 from app.routing.schemas import FaqEntry, QueryEmbedder, Route, RouteDecision, Vectors
 from app.routing.vector_cache import VectorCache
 
-HANDOFF_PATTERNS = ("handoff.legal", "handoff.complaint", "handoff.human")
+URGENCY = ("handoff.fraud", "handoff.legal", "handoff.complaint", "handoff.abuse")
 IDENTITY = "smalltalk.identity"
 DISSATISFIED = "handoff.dissatisfied"
 ACCOUNT = "llm.account"
@@ -45,6 +45,16 @@ class Router:
         self._embedder = embedder
         self._service_hours = service_hours
         self._detector = IntentDetector(self.rules, embedder)
+        # Every handoff intent decides on its patterns alone, except dissatisfaction, which
+        # needs to be repeated (see _repeatedly_dissatisfied). The most urgent name wins, so
+        # the reply fits: a fraud in progress before a threat before a plain request.
+        handoff = [r.name for r in self.rules.intents if r.route == "handoff"]
+        self._handoff_patterns = tuple(
+            sorted(
+                (name for name in handoff if name != DISSATISFIED),
+                key=lambda n: URGENCY.index(n) if n in URGENCY else len(URGENCY),
+            )
+        )
         self._vectors = VectorCache(embedder, size=cache_size)
         self._indexes: dict[str, tuple[str, FaqIndex]] = {}
         self._index_lock = threading.Lock()
@@ -104,7 +114,7 @@ class Router:
             return self._template("smalltalk", "smalltalk.emoji", 0.95, lang)
 
         identity = self._detector.matching_pattern(message, (IDENTITY,))
-        explicit = self._detector.matching_pattern(message, HANDOFF_PATTERNS)
+        explicit = self._detector.matching_pattern(message, self._handoff_patterns)
         if explicit and not identity:
             return self._template("handoff", explicit, 0.95, lang)
 
