@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 
-from app.agent import extractive
+from app.agent import extractive, lookup
 from app.agent import prompts as agent_prompts
 from app.agent.citations import cited_numbers
 from app.agent.condense import condense
@@ -38,6 +38,7 @@ from app.llm import LLMError, LLMTimeout, LLMUnavailable
 from app.llm import TextDelta as LLMText
 from app.retrieval import service as retrieval_service
 from app.retrieval.query import contextual_query
+from app.routing.service import ACCOUNT as ACCOUNT_INTENT
 from app.runtime import Runtime
 from app.tools.service import ToolContext
 from knowledge import service as knowledge_service
@@ -110,6 +111,36 @@ def _retrieve(runtime: Runtime, query: str) -> list[Hit]:
             params=retrieval_service.SearchParams(top_k=settings.agent.top_k),
             embedder=runtime.router,
         )
+
+
+async def _without_llm(
+    runtime: Runtime, prep: Prepared, text: str, hits: list[Hit], ans: Answer
+) -> list[ReplyEvent]:
+    """The answer when the LLM cannot give one: the customer's own record for an account
+    question, the best passage quoted for anything else."""
+    if ans.intent != ACCOUNT_INTENT:
+        return _extractive(runtime, hits, ans)
+    settings = runtime.settings
+    ctx = ToolContext(customer_id=prep.customer_id, conversation_id=prep.conversation_id)
+    found = await lookup.answer(
+        text,
+        lang=ans.lang,
+        ctx=ctx,
+        tools=runtime.tools,
+        hours=settings.service_hours,
+        app=settings.account_app,
+    )
+    ans.text = found.text
+    ans.tool_calls = [*ans.tool_calls, *found.tool_calls]
+    ans.citations = []
+    ans.prompt_version = "lookup-v1"
+    events: list[ReplyEvent] = []
+    for call in found.tool_calls:
+        events += [
+            ToolCallStarted(call["name"], call["arguments"]),
+            ToolCallFinished(call["name"], call["result"]),
+        ]
+    return [*events, TextDelta(ans.text)]
 
 
 def _extractive(runtime: Runtime, hits: list[Hit], ans: Answer) -> list[ReplyEvent]:
@@ -191,7 +222,7 @@ async def answer_llm(
     ]
     llm = runtime.llm
     if llm is None or ans.llm_down:
-        for reply in _extractive(runtime, hits, ans):
+        for reply in await _without_llm(runtime, prep, text, hits, ans):
             yield reply
         return
 
@@ -231,7 +262,7 @@ async def answer_llm(
             # Nothing reached the customer: answer as if there were no LLM.
             ans.tool_calls = result.tool_calls
             ans.timings["llm_ms"] = round(result.llm_s * 1000, 1)
-            for reply in _extractive(runtime, hits, ans):
+            for reply in await _without_llm(runtime, prep, text, hits, ans):
                 yield reply
             return
         if result.text.strip():
@@ -262,5 +293,5 @@ async def answer_llm(
         yield Citations(tuple(ans.citations))
     if not ans.text:
         # A model that answered with nothing (e.g. only thinking, cut by max_tokens).
-        for reply in _extractive(runtime, hits, ans):
+        for reply in await _without_llm(runtime, prep, text, hits, ans):
             yield reply

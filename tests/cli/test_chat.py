@@ -58,3 +58,43 @@ def test_chat_without_an_llm_answers_from_rules(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
     assert body["route"] == "smalltalk" and body["answer"] and body["tool_calls"] == []
+
+
+def test_an_account_question_on_the_demo_reaches_the_bill_never_an_faq(tmp_path: Path) -> None:
+    # The demo FAQ has "when is the bill issued, where do I see it": close in meaning, but
+    # "what is my bill" is the customer's own record.
+    data = tmp_path / "data"
+    assert _run(["demo-data"], data).returncode == 0
+    demo_faq = Path(__file__).resolve().parents[2] / "demo" / "kb" / "faq.csv"
+    ingest = _run(["ingest", str(demo_faq), "--kb", "demo"], data)
+    assert ingest.returncode == 0, ingest.stderr
+    question = ["chat", "-m", "我的账单是多少？", "--json"]
+
+    with ScriptedServer() as llm:
+        llm.script(tool_reply("get_bill", {"month": "2026-10"}), text_reply("您10月账单119.40元。"))
+        out = _run(
+            [*question, "--customer", "C10001"],
+            data,
+            KEFU_LLM_BASE_URL=llm.base_url,
+            KEFU_LLM_MODEL=llm.model,
+        )
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert (body["route"], body["intent"]) == ("llm", "llm.account")
+    assert [t["name"] for t in body["tool_calls"]] == ["get_bill"]
+    assert body["tool_calls"][0]["result"]["customer_id"] == "C10001"
+
+    # No LLM: the customer's own bill, looked up and summarised; no quoted FAQ.
+    out = _run([*question, "--customer", "C10001"], data)
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    bills = [t for t in body["tool_calls"] if "error" not in t["result"]]
+    assert bills and bills[0]["name"] == "get_bill"
+    assert bills[0]["result"]["total"] in body["answer"]
+    assert body["citations"] == [] and "faq.csv" not in body["answer"]
+
+    # Nobody logged in: nothing to look up, so the offer of a human (and where to log in).
+    out = _run(question, data)
+    body = json.loads(out.stdout)
+    assert body["tool_calls"] == [] and body["citations"] == []
+    assert "人工客服" in body["answer"]
