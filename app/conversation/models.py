@@ -121,5 +121,9 @@ class TurnTrace(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     # {"route_ms", "retrieve_ms", "llm_first_token_ms", "total_ms", ...}
     timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    # Why the router chose: FAQ probability, calibrated score and margin, tie-breaker verdict.
+    route_signals: Mapped[dict[str, float]] = mapped_column(
+        JSON, default=dict, server_default=text("'{}'")
+    )
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -42,6 +42,8 @@ class Answer:
     retrieved: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # The router's scores (FAQ probability, calibrated score and margin, tie-breaker verdict).
+    signals: dict[str, float] = field(default_factory=dict)
     prompt_version: str = "rules-v1"
     model: str | None = None
     prompt_tokens: int = 0

@@ -37,7 +37,7 @@ from app.conversation.state import Answer, Prepared
 from app.conversation.summary import schedule_summary
 from app.core.bus import HANDOFF_TOPIC, conversation_topic
 from app.core.lang import detect_lang
-from app.routing import RouteDecision
+from app.routing import RouteDecision, tiebreak
 from app.routing.faqs import ensure_loaded
 from app.runtime import Runtime
 from knowledge import service as knowledge_service
@@ -52,9 +52,28 @@ def _kbs(runtime: Runtime, db_session: Any) -> list[KnowledgeBase]:
     return [kb for kb in kbs if not names or kb.name in names]
 
 
-def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
+async def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
     """Route the message; rules, FAQ and handoff answers are complete here."""
     start = time.perf_counter()
+    decision = await run_in_threadpool(_decide, runtime, prep, text)
+    settings = runtime.settings.routing
+    llm = runtime.llm
+    if (
+        llm is not None
+        and settings.tiebreak
+        and tiebreak.uncertain(decision, low=settings.tiebreak_low, high=settings.tiebreak_high)
+    ):
+        decision = await tiebreak.settle(
+            llm,
+            decision,
+            text,
+            prompt=runtime.router.rules.tiebreak_prompt,
+            first_token_timeout=settings.tiebreak_timeout,
+        )
+    return _answer_of(decision, text, route_ms=(time.perf_counter() - start) * 1000)
+
+
+def _decide(runtime: Runtime, prep: Prepared, text: str) -> RouteDecision:
     with runtime.session_factory() as db_session:
         kbs = _kbs(runtime, db_session)
         key = (
@@ -64,7 +83,10 @@ def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
             if kbs
             else None
         )
-    decision: RouteDecision = runtime.router.route(text, history=prep.history, kb_key=key)
+    return runtime.router.route(text, history=prep.history, kb_key=key)
+
+
+def _answer_of(decision: RouteDecision, text: str, *, route_ms: float) -> Answer:
     ans = Answer(
         text=decision.reply or "",
         route=decision.route,
@@ -73,7 +95,8 @@ def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
         lang=decision.lang or detect_lang(text),
         needs_reasoning=decision.needs_reasoning,
         handoff=decision.route == "handoff",
-        timings={"route_ms": round((time.perf_counter() - start) * 1000, 1)},
+        timings={"route_ms": round(route_ms, 1)},
+        signals=dict(decision.signals),
     )
     if decision.route == "faq" and decision.faq is not None:
         faq = decision.faq
@@ -131,6 +154,7 @@ def _persist(runtime: Runtime, prep: Prepared, ans: Answer, started: float) -> t
             prompt_tokens=ans.prompt_tokens,
             completion_tokens=ans.completion_tokens,
             timings=ans.timings,
+            route_signals=ans.signals,
             error=ans.error,
         )
         message_id = msg.id
@@ -173,7 +197,7 @@ async def _answer(
     ans: Answer | None = None
     shown = ""  # what reached the customer, should the turn fail half-way
     try:
-        ans = await run_in_threadpool(_route, runtime, prep, text)
+        ans = await _route(runtime, prep, text)
         if ans.route == "llm":
             async for event in answer_llm(runtime, prep, text, ans, turn_started=started):
                 if isinstance(event, TextDelta):

@@ -132,6 +132,29 @@ class LLMSettings(BaseSettings):
     )
 
 
+class RoutingSettings(BaseSettings):
+    model_config = _config("KEFU_ROUTING_")
+
+    tiebreak: bool = Field(
+        True,
+        description="With an LLM configured, ask it whether the best FAQ answers a message the "
+        "router is unsure about (one short structured call, thinking off).",
+    )
+    tiebreak_low: float = Field(
+        0.3, ge=0, le=1, description="Lower end of the uncertain band of the FAQ probability."
+    )
+    tiebreak_high: float = Field(
+        0.7, ge=0, le=1, description="Upper end of the uncertain band of the FAQ probability."
+    )
+    tiebreak_timeout: float = Field(
+        1.0,
+        gt=0,
+        le=5,
+        description="Seconds the tie-breaker waits for its first token; slower, the router's "
+        "own decision stands.",
+    )
+
+
 class BusinessDataSettings(BaseSettings):
     model_config = _config("KEFU_BUSINESS_")
 
@@ -294,6 +317,7 @@ class Settings(BaseSettings):
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     business: BusinessDataSettings = Field(default_factory=BusinessDataSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
 

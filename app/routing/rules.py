@@ -62,6 +62,7 @@ class RoutingRules:
     stopwords: frozenset[str]
     faq_model: FaqModel
     source: Path = field(default=DEFAULT_RULES)
+    tiebreak_prompt: str = ""
 
     def intent(self, name: str) -> IntentRule:
         for rule in self.intents:
@@ -113,6 +114,7 @@ def load_rules(path: Path | None = None) -> RoutingRules:
         stopwords=frozenset(str(w) for words in stopwords_raw.values() for w in words),
         faq_model=_faq_model(_mapping(params, "faq", path)),
         source=path,
+        tiebreak_prompt=str((data.get("tiebreak") or {}).get("prompt") or "").strip(),
     )
 
 

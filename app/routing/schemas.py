@@ -63,3 +63,5 @@ class RouteDecision:
     lang: str = "zh"
     # Why: the scores behind the decision, for the conversation trace.
     signals: dict[str, float] = field(default_factory=dict)
+    # The best FAQ when the agent was chosen over it: what a tie-breaker would weigh.
+    candidate: FaqEntry | None = None

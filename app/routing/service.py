@@ -264,6 +264,7 @@ class Router:
             "llm",
             intent,
             round(1.0 - probability, 4),
+            candidate=match.entry if match is not None and not account else None,
             # Two questions in one message are not a calculation: only arithmetic is worth
             # the seconds a thought costs (and only with KEFU_LLM_THINKING=auto).
             needs_reasoning=calculation or numbers >= 2,
