@@ -142,6 +142,31 @@ def test_ingest_folder_then_again_is_a_no_op(tmp_path: Path) -> None:
     assert "2 file(s) unchanged" in again.stderr
 
 
+def test_ingest_folder_indexes_the_good_files_and_lists_the_bad_ones(tmp_path: Path) -> None:
+    kb_dir = tmp_path / "kb"
+    kb_dir.mkdir()
+    (kb_dir / "returns.md").write_text("# Returns\n\nUnopened items can be returned in 7 days.\n")
+    (kb_dir / "shipping.md").write_text("# Shipping\n\nOrders ship within two working days.\n")
+    (kb_dir / "empty-notes.md").write_text("  \n")
+    (kb_dir / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    data = tmp_path / "data"
+
+    out = _run(["ingest", str(kb_dir), "--kb", "shop"], data)
+    assert out.returncode == 1, out.stderr
+    failed = {
+        line.split(": ", 2)[1].rsplit("/", 1)[-1]: line.split(": ", 2)[2]
+        for line in out.stderr.splitlines()
+        if line.startswith("failed: ")
+    }
+    assert set(failed) == {"empty-notes.md", "broken.pdf"}, out.stderr
+    assert "is empty" in failed["empty-notes.md"]
+    assert "pdf" in failed["broken.pdf"].lower()
+
+    with sqlite3.connect(data / "kefu.db") as db:
+        rows = dict(db.execute("SELECT name, status FROM documents").fetchall())
+    assert rows == {"returns.md": "ready", "shipping.md": "ready", "broken.pdf": "failed"}
+
+
 def test_ingest_reports_a_failed_file(tmp_path: Path) -> None:
     bad = tmp_path / "broken.pdf"
     bad.write_bytes(b"%PDF-1.4 not really")
