@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.served import free_port, stop, wait_ready
 
 KEFU = [sys.executable, "-m", "app.cli"]
 
@@ -75,37 +75,23 @@ def test_keys_create_checks_and_normalises_origins(tmp_path: Path) -> None:
     assert _stored_origins(tmp_path) == [["https://shop.example.com", "https://*.example.com"]]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*KEFU, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*KEFU, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=_env(tmp_path),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
     try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"kefu serve exited: {proc.stderr.read() if proc.stderr else ''}")
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)  # polling a starting server, not synchronising on time
+        wait_ready(base, proc, log=log, timeout=90)
         yield base, tmp_path
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
 
 
 def test_serve_migrates_and_is_ready_then_keys_work(served: tuple[str, Path]) -> None:
@@ -113,6 +99,7 @@ def test_serve_migrates_and_is_ready_then_keys_work(served: tuple[str, Path]) ->
     ready = httpx.get(f"{base}/readyz", timeout=30)
     assert ready.status_code == 200, ready.text
     components = ready.json()["components"]
+    assert components["warmup"]["state"] == "ready" and components["warmup"]["ms"] > 0
     assert all(c["state"] in ("ready", "not_configured") for c in components.values())
     assert (data_dir / "kefu.db").exists()
 
