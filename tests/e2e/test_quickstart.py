@@ -111,7 +111,7 @@ def _apologies() -> list[str]:
     return [
         prompts[k][lang].split("{")[0][:12]
         for k in ("failed", "unsaved")
-        for lang in "zh en".split()
+        for lang in ["zh", "en"]
     ]
 
 
