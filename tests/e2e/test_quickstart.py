@@ -2,6 +2,7 @@
 free port and a temporary data directory. Then, right after ``/readyz`` first says ready, the
 first WeChat message (safe mode, opened with wechatpy) must get its passive reply within the
 budget, and 30 concurrent ``/v1`` questions must all be answered from the demo knowledge base.
+Dify's External Knowledge request, built as Dify's own code builds it, retrieves from it.
 
 The clone installs from requirements.lock into a virtualenv layered on this test run's own
 (a ``.pth`` line makes the locked packages visible), so the script's real install commands
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import json
 import os
 import secrets
 import subprocess
@@ -109,9 +111,7 @@ def _ask(qs: Quickstart, question: str) -> tuple[float, httpx.Response]:
 def _apologies() -> list[str]:
     prompts = yaml.safe_load((ROOT / "prompts" / "agent.yaml").read_text(encoding="utf-8"))
     return [
-        prompts[k][lang].split("{")[0][:12]
-        for k in ("failed", "unsaved")
-        for lang in ["zh", "en"]
+        prompts[k][lang].split("{")[0][:12] for k in ("failed", "unsaved") for lang in ["zh", "en"]
     ]
 
 
@@ -176,3 +176,76 @@ def test_thirty_concurrent_questions_are_answered_from_the_demo_kb(quickstart: Q
         for q, (_, r) in zip(questions, results, strict=True)
     )
     assert verbatim >= 25, verbatim
+
+
+def _dify_fetch_external_knowledge_retrieval(
+    settings: dict[str, str],
+    knowledge_id: str,
+    query: str,
+    external_retrieval_parameters: dict[str, object],
+    metadata_condition: dict[str, object] | None = None,
+) -> tuple[int, list[dict[str, object]]]:
+    """Dify's request, line for line: langgenius/dify ``api/services/
+    external_knowledge_service.py`` ``ExternalDatasetService.fetch_external_knowledge_retrieval``
+    and ``process_external_api`` (``ssrf_proxy.post(url, headers, follow_redirects=True,
+    data=json.dumps(params))``; ``content=`` is what httpx makes of a ``data`` string)."""
+    headers = {"Content-Type": "application/json"}
+    if settings.get("api_key"):
+        headers["Authorization"] = f"Bearer {settings.get('api_key')}"
+    score_threshold_enabled = external_retrieval_parameters.get("score_threshold_enabled") or False
+    score_threshold = (
+        external_retrieval_parameters.get("score_threshold", 0.0)
+        if score_threshold_enabled
+        else 0.0
+    )
+    request_params: dict[str, object] = {
+        "retrieval_setting": {
+            "top_k": external_retrieval_parameters.get("top_k"),
+            "score_threshold": score_threshold,
+        },
+        "query": query,
+        "knowledge_id": knowledge_id,
+    }
+    if metadata_condition:
+        request_params["metadata_condition"] = metadata_condition
+    response = httpx.post(
+        url=f"{settings.get('endpoint')}/retrieval",
+        headers=headers,
+        follow_redirects=True,
+        content=json.dumps(request_params),
+        timeout=30,
+    )
+    if response.status_code == 200:
+        return 200, list(response.json().get("records", []))
+    return response.status_code, []
+
+
+def test_dify_external_knowledge_request_as_dify_builds_it(quickstart: Quickstart) -> None:
+    settings = {"endpoint": f"{quickstart.base}/dify", "api_key": quickstart.admin_key}
+    # Dify's retrieval settings as its dataset form stores them (threshold switched off).
+    params = {"top_k": 3, "score_threshold": 0.5, "score_threshold_enabled": False}
+    status, found = _dify_fetch_external_knowledge_retrieval(
+        settings, "demo", "出国漫游怎么开通？", params
+    )
+    assert status == 200 and 1 <= len(found) <= 3
+    best = found[0]
+    metadata = best["metadata"]
+    assert isinstance(metadata, dict) and metadata["document_id"]  # dataset_retrieval.py reads it
+    assert {"content", "score", "title"} <= set(best)
+
+    # MetadataCondition(logical_operator="and", conditions=[Condition(...)]).model_dump()
+    only_roaming = {
+        "logical_operator": "and",
+        "conditions": [
+            {"name": "document_name", "comparison_operator": "is", "value": "roaming-guide.md"}
+        ],
+    }
+    status, filtered = _dify_fetch_external_knowledge_retrieval(
+        settings, "demo", "出国漫游怎么开通？", params, only_roaming
+    )
+    assert status == 200 and filtered
+    assert {r["title"] for r in filtered} == {"roaming-guide.md"}
+
+    # A wrong key: Dify gets no records (and the 403 it shows when registering the API).
+    wrong = {**settings, "api_key": "kefu_wrong"}
+    assert _dify_fetch_external_knowledge_retrieval(wrong, "demo", "漫游", params) == (403, [])
