@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +15,7 @@ from app import __version__
 from app.auth.router import router as auth_router
 from app.auth.router import whoami_router
 from app.channels.tencent.router import router as tencent_router
+from app.conversation.warmup import warm
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
@@ -20,6 +23,7 @@ from app.core.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from app.dify.router import router as dify_router
 from app.handoff.router import router as handoff_router
 from app.health.router import router as health_router
+from app.health.service import Warmup
 from app.knowledge_bases.router import jobs_router
 from app.knowledge_bases.router import router as knowledge_router
 from app.openai_compat.router import router as openai_router
@@ -30,7 +34,11 @@ from app.widget.router import router as widget_router
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, runtime: Runtime | None = None, warm: bool | None = None
+) -> FastAPI:
+    """``warm``: load models and indexes before /readyz says ready; by default only when the
+    app builds its own runtime (a runtime passed in is its owner's to warm)."""
     settings = settings or (runtime.settings if runtime else get_settings())
     configure_logging(level=settings.log_level, json_logs=settings.log_json)
 
@@ -38,10 +46,21 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.build(settings)
+        app.state.warmup = Warmup()
+        task = None
+        if owned if warm is None else warm:
+            # In a thread: /healthz and /readyz ("starting") answer while the models load.
+            task = asyncio.create_task(_warm(app.state.runtime, app.state.warmup))
+        else:
+            app.state.warmup.state = "ready"
+            app.state.warmup.finished.set()
         log.info("kefu started", extra={"environment": settings.environment})
         try:
             yield
         finally:
+            if task is not None:
+                # A warm-up thread cannot be cancelled: let it finish before closing its stores.
+                await task
             if owned:
                 await app.state.runtime.aclose()
 
@@ -74,3 +93,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(BodySizeLimitMiddleware, limit_for=limit_for)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+async def _warm(runtime: Runtime, warmup: Warmup) -> None:
+    start = time.perf_counter()
+    try:
+        timings = await asyncio.to_thread(warm, runtime)
+    except Exception as exc:  # reported on /readyz (503) rather than crashing the server
+        log.exception("warm-up failed")
+        warmup.state, warmup.detail = "down", f"{type(exc).__name__}: {exc}"[:300]
+    else:
+        warmup.state = "ready"
+        warmup.detail = ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
+    finally:
+        warmup.ms = round((time.perf_counter() - start) * 1000, 1)
+        warmup.finished.set()

@@ -49,8 +49,13 @@ class Runtime:
     ) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+        db = settings.db
         engine = engine or make_engine(
-            settings.database_url, pool_size=settings.db.pool_size, echo=settings.db.echo
+            settings.database_url,
+            pool_size=db.pool_size,
+            max_overflow=db.max_overflow,
+            pool_timeout=db.pool_timeout,
+            echo=db.echo,
         )
         session_factory = session_factory or make_session_factory(engine)
         index = KnowledgeIndex(settings)
@@ -68,7 +73,8 @@ class Runtime:
 
     @cached_property
     def router(self) -> Router:
-        # Built on first use: it embeds its intent exemplars (about 2 s) with the index's model.
+        # Built on first use (it embeds its intent exemplars, about 2 s): the server's lifespan
+        # warms it before /readyz says ready (app.conversation.warmup).
         return Router(self.index.embedder, service_hours=self.settings.service_hours)
 
     @cached_property

@@ -20,7 +20,12 @@ class IngestionContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestionContext:
-        engine = make_engine(settings.database_url, pool_size=settings.db.pool_size)
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.db.pool_size,
+            max_overflow=settings.db.max_overflow,
+            pool_timeout=settings.db.pool_timeout,
+        )
         return cls(
             settings=settings,
             session_factory=make_session_factory(engine),

@@ -10,16 +10,20 @@ PYTHON=${PYTHON:-python3}
 import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
 PY
 
-if [ ! -x .venv/bin/python ]; then
-  echo "==> creating .venv" >&2
-  "$PYTHON" -m venv .venv
+# KEFU_VENV reuses an environment that already holds the locked dependencies (the quick
+# start's own test points it at the test venv); by default the quick start makes .venv.
+VENV=${KEFU_VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> creating $VENV" >&2
+  "$PYTHON" -m venv "$VENV"
 fi
 # shellcheck disable=SC1091
-. .venv/bin/activate
+. "$VENV/bin/activate"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-echo "==> installing kefu and its dependencies" >&2
-pip install -q -e . >&2
+echo "==> installing kefu and its locked dependencies (requirements.lock)" >&2
+pip install -q -r requirements.lock >&2
+pip install -q --no-deps -e . >&2
 
 export KEFU_DATA_DIR=${KEFU_DATA_DIR:-./data}
 mkdir -p "$KEFU_DATA_DIR"
@@ -32,10 +36,8 @@ if [ ! -s "$key_file" ]; then
   (umask 077 && kefu keys create --role admin --name quickstart-admin > "$key_file")
 fi
 
-if kefu --help | grep -q " ingest "; then
-  echo "==> loading the demo knowledge base (demo/kb)" >&2
-  kefu ingest demo/kb --kb demo >&2
-fi
+echo "==> loading the demo knowledge base (demo/kb)" >&2
+kefu ingest demo/kb --kb demo >&2
 
 cat >&2 <<MSG
 

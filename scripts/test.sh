@@ -13,14 +13,20 @@ fi
 . .venv/bin/activate
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# torch first and pinned: an unpinned torch (pulled in by sentence-transformers) is a
-# multi-GB CUDA build. Set KEFU_TORCH_INDEX to a CPU wheel index where no local wheel exists.
-if ! python -c "import torch" 2>/dev/null; then
-  echo "==> installing torch==2.13.0 (CPU)" >&2
-  pip install -q torch==2.13.0 ${KEFU_TORCH_INDEX:+--index-url "$KEFU_TORCH_INDEX"}
+# Everything comes from requirements-test.lock (scripts/lock.sh re-resolves it), so what runs
+# here is what was tested. The lock pins torch's CPU build (2.13.0+cpu), which PyPI does not
+# carry: pip finds it in a local wheel directory (find-links) or in KEFU_TORCH_INDEX, e.g.
+# https://download.pytorch.org/whl/cpu.
+if ! python -c "import torch, sys; sys.exit(torch.__version__ != '2.13.0+cpu')" 2>/dev/null; then
+  echo "==> installing torch==2.13.0+cpu" >&2
+  pip install -q "torch==2.13.0+cpu" --no-deps ${KEFU_TORCH_INDEX:+--extra-index-url "$KEFU_TORCH_INDEX"} || {
+    echo "no torch 2.13.0+cpu wheel found: set KEFU_TORCH_INDEX=https://download.pytorch.org/whl/cpu" >&2
+    exit 1
+  }
 fi
-echo "==> installing kefu with its test dependencies" >&2
-pip install -q -e ".[test]"
+echo "==> installing kefu's locked test dependencies" >&2
+pip install -q -r requirements-test.lock
+pip install -q --no-deps -e .
 # A real vLLM (CPU build) in its own venv serves a tiny random Qwen3 for the LLM contract tests.
 echo "==> vLLM (CPU) for the contract tests" >&2
 bash scripts/install-vllm.sh

@@ -10,9 +10,8 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def estimate_tokens(text: str) -> int:
-    """Qwen's tokenizer, roughly: one token per CJK character, one per ~4 other characters.
-
-    An estimate is enough for a budget, and it costs nothing per turn.
+    """An estimate of Qwen's token count from characters (no tokenizer is loaded): one token
+    per CJK character, one per ~4 other characters. Enough for a budget, and free per turn.
     """
     cjk = len(_CJK.findall(text))
     return cjk + (len(text) - cjk + 3) // 4

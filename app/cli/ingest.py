@@ -37,6 +37,26 @@ def _collect(paths: list[Path]) -> list[Path]:
     return files
 
 
+def _screen(files: list[Path], max_bytes: int) -> tuple[list[kb_service.Upload], dict[str, str]]:
+    """Check each file on its own, so one bad file in a folder does not stop the others."""
+    uploads: list[kb_service.Upload] = []
+    rejected: dict[str, str] = {}
+    for path in files:
+        try:
+            [clean] = kb_service.validate(
+                [kb_service.Upload(filename=path.name, data=path.read_bytes())], max_bytes=max_bytes
+            )
+        except AppError as exc:
+            rejected[str(path)] = exc.message
+            continue
+        if any(u.filename == clean.filename for u in uploads):
+            # Documents are keyed by name: a second one would replace the first.
+            rejected[str(path)] = f"another file named {clean.filename!r} is in this upload"
+            continue
+        uploads.append(clean)
+    return uploads, rejected
+
+
 def register(cli: typer.Typer) -> None:
     @cli.command()
     def ingest(
@@ -64,14 +84,14 @@ def register(cli: typer.Typer) -> None:
                         db_session=db_session, runtime=runtime, name=kb, description=""
                     )
                     db_session.commit()
-                uploads = [kb_service.Upload(filename=f.name, data=f.read_bytes()) for f in files]
-                try:
-                    outcomes = kb_service.upload(
+                uploads, rejected = _screen(files, runtime.settings.ingestion.max_upload_bytes)
+                outcomes = (
+                    kb_service.upload(
                         db_session=db_session, runtime=runtime, kb=base, uploads=uploads
                     )
-                except AppError as exc:
-                    console.print(f"[red]error:[/red] {exc.message}")
-                    raise typer.Exit(1) from exc
+                    if uploads
+                    else []
+                )
             job_ids = [o.job.id for o in outcomes if o.job is not None]
             skipped = len(outcomes) - len(job_ids)
             if skipped:
@@ -80,8 +100,11 @@ def register(cli: typer.Typer) -> None:
                 _follow(runtime, job_ids, timeout, console)
             else:
                 console.print(f"queued {len(job_ids)} job(s): {job_ids}")
+                _list_rejected(rejected, console)
+                if rejected:
+                    raise typer.Exit(1)
                 return
-            failed = _report(runtime, base.id, console)
+            failed = _report(runtime, base.id, rejected, console)
         finally:
             runtime.close()
         if failed:
@@ -112,14 +135,24 @@ def _follow(runtime: Runtime, job_ids: list[int], timeout: float, console: Conso
         console.print(f"[yellow]{len(pending)} job(s) still running after {timeout:.0f}s[/]")
 
 
-def _report(runtime: Runtime, kb_id: int, console: Console) -> int:
+def _report(runtime: Runtime, kb_id: int, rejected: dict[str, str], console: Console) -> int:
     table = Table("document", "status", "chunks", "version", "error")
-    failed = 0
+    failures = dict(rejected)
     with runtime.session_factory() as db_session:
         for doc in knowledge_service.list_documents(db_session=db_session, kb_id=kb_id):
-            failed += doc.status == "failed"
+            if doc.status == "failed":
+                failures[doc.name] = doc.error or "failed"
             table.add_row(
                 doc.name, doc.status.value, str(doc.chunk_count), str(doc.version), doc.error or ""
             )
+    for path, reason in rejected.items():
+        table.add_row(path, "failed", "0", "-", reason)
     console.print(table)
-    return failed
+    _list_rejected(failures, console)
+    return len(failures)
+
+
+def _list_rejected(failures: dict[str, str], console: Console) -> None:
+    # One unwrapped line per failure: the table wraps long reasons in a narrow terminal.
+    for name, reason in failures.items():
+        console.print(f"failed: {name}: {reason}", markup=False, highlight=False, soft_wrap=True)

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.agent import extractive, lookup
@@ -43,6 +44,7 @@ from app.runtime import Runtime
 from app.tools.service import ToolContext
 from knowledge import service as knowledge_service
 from knowledge.chunks import Hit
+from knowledge.models import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +94,17 @@ async def search_query(runtime: Runtime, prep: Prepared, text: str, ans: Answer)
     return contextual_query(text, prep.history)
 
 
+def answering_kbs(runtime: Runtime, db_session: Session) -> list[KnowledgeBase]:
+    """The knowledge bases turns answer from (all of them unless settings name some)."""
+    names = runtime.settings.agent.knowledge_bases
+    kbs = knowledge_service.list_kbs(db_session=db_session)
+    return [kb for kb in kbs if not names or kb.name in names]
+
+
 def _retrieve(runtime: Runtime, query: str) -> list[Hit]:
     settings = runtime.settings
     with runtime.session_factory() as db_session:
-        names = settings.agent.knowledge_bases
-        kbs = [
-            kb
-            for kb in knowledge_service.list_kbs(db_session=db_session)
-            if not names or kb.name in names
-        ]
+        kbs = answering_kbs(runtime, db_session)
         if not kbs:
             return []
         return retrieval_service.search(

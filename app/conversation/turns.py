@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from app.agent import prompts as agent_prompts
 from app.conversation import retries
 from app.conversation import service as conversation_service
-from app.conversation.answering import answer_llm
+from app.conversation.answering import answer_llm, answering_kbs
 from app.conversation.models import ConversationStatus, MessageRole
 from app.conversation.prepare import prepare
 from app.conversation.schemas import (
@@ -40,16 +40,8 @@ from app.core.lang import detect_lang
 from app.routing import RouteDecision, tiebreak
 from app.routing.faqs import ensure_loaded
 from app.runtime import Runtime
-from knowledge import service as knowledge_service
-from knowledge.models import KnowledgeBase
 
 log = logging.getLogger(__name__)
-
-
-def _kbs(runtime: Runtime, db_session: Any) -> list[KnowledgeBase]:
-    names = runtime.settings.agent.knowledge_bases
-    kbs = knowledge_service.list_kbs(db_session=db_session)
-    return [kb for kb in kbs if not names or kb.name in names]
 
 
 async def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
@@ -75,7 +67,7 @@ async def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
 
 def _decide(runtime: Runtime, prep: Prepared, text: str) -> RouteDecision:
     with runtime.session_factory() as db_session:
-        kbs = _kbs(runtime, db_session)
+        kbs = answering_kbs(runtime, db_session)
         key = (
             ensure_loaded(
                 router=runtime.router, db_session=db_session, index=runtime.index, kbs=kbs

@@ -127,7 +127,7 @@ class RedisBus(EventBus):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     async def aclose(self) -> None:
         await self._r.aclose()

@@ -31,6 +31,14 @@ class DatabaseSettings(BaseSettings):
         "Unset: a SQLite file in the data directory.",
     )
     pool_size: int = Field(10, ge=1, description="Connections kept open per process (PostgreSQL).")
+    # Every request thread may hold a connection: pool_size + max_overflow at least the
+    # server's 40 worker threads, so a burst waits on work, not on a free connection.
+    max_overflow: int = Field(
+        30, ge=0, description="Connections opened beyond pool_size under load (PostgreSQL)."
+    )
+    pool_timeout: float = Field(
+        30, gt=0, description="Seconds a request waits for a free connection before failing."
+    )
     echo: bool = Field(False, description="Log every SQL statement (debugging only).")
 
 

@@ -62,5 +62,10 @@ class BusinessData(ABC):
     async def create_ticket(self, *, customer_id: str, ticket: NewTicket) -> TicketRecord:
         """Open a support ticket; the returned record carries its id."""
 
+    async def customer_phone(self, *, customer_id: str) -> str | None:
+        """The customer's own phone number, so a model repeating it is not refused as asking
+        for someone else's records; None where the source does not know it."""
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 - a no-op unless the backend holds resources
         """Release connections (the HTTP client); safe to call twice."""

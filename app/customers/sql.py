@@ -78,6 +78,13 @@ class SqlBusinessData(BusinessData):
         except SQLAlchemyError as exc:  # a database outage reads as "unavailable", not a crash
             raise Unavailable(f"database error: {type(exc).__name__}") from exc
 
+    async def customer_phone(self, *, customer_id: str) -> str | None:
+        def work(db_session: Session) -> str | None:
+            customer = service.get_customer(db_session=db_session, customer_id=customer_id)
+            return None if customer is None else customer.phone
+
+        return await self._run(work)
+
     async def get_bill(self, *, customer_id: str, month: str) -> BillRecord | None:
         def work(db_session: Session) -> BillRecord | None:
             bill = service.get_bill(db_session=db_session, customer_id=customer_id, month=month)

@@ -253,8 +253,12 @@ async def ask(
 
 async def order(runtime: Runtime, *, customer_id: str, order_id: str | None) -> dict[str, Any]:
     """The order, the latest orders, or ``{"error", "message"}`` the model can act on."""
-    return await runtime.tools.run(
+    result = await runtime.tools.run(
         "get_order",
         {"order_id": order_id or None},
         ToolContext(customer_id=customer_id, conversation_id=CHANNEL),
     )
+    # The runner's messages name the agent's tool; Dify's model knows this one as lookup_order.
+    if isinstance(result.get("message"), str):
+        result["message"] = result["message"].replace("get_order", "lookup_order")
+    return result

@@ -18,10 +18,12 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Every component this process needs, each reported")
 async def readyz(request: Request) -> JSONResponse:
-    checks = await service.readiness(request.app.state.runtime)
+    checks = await service.readiness(request.app.state.runtime, request.app.state.warmup)
     down = [c.name for c in checks if c.required and c.state == "down"]
+    starting = any(c.state == "starting" for c in checks)
+    status = "unavailable" if down else "starting" if starting else "ready"
     body: dict[str, Any] = {
-        "status": "unavailable" if down else "ready",
+        "status": status,
         "components": {c.name: {k: v for k, v in asdict(c).items() if k != "name"} for c in checks},
     }
-    return JSONResponse(body, status_code=503 if down else 200)
+    return JSONResponse(body, status_code=200 if status == "ready" else 503)

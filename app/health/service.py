@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from kombu import Connection  # type: ignore[attr-defined]
@@ -13,7 +14,7 @@ from sqlalchemy import text
 
 from app.runtime import Runtime
 
-State = Literal["ready", "down", "degraded", "not_configured"]
+State = Literal["ready", "down", "degraded", "not_configured", "starting"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,19 @@ class Check:
     backend: str
     detail: str = ""
     ms: float = 0.0
+
+
+@dataclass
+class Warmup:
+    """The lifespan's warm-up (models and indexes loaded before the first message)."""
+
+    state: State = "starting"
+    detail: str = ""
+    ms: float = 0.0
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    def check(self) -> Check:
+        return Check("warmup", self.state, True, "lifespan", self.detail, self.ms)
 
 
 def _timed(fn: Callable[[], str]) -> tuple[State, str, float]:
@@ -96,8 +110,7 @@ async def _llm(runtime: Runtime) -> Check:
     return Check("llm", "degraded", False, "openai", detail, ms)
 
 
-async def readiness(runtime: Runtime) -> list[Check]:
+async def readiness(runtime: Runtime, warmup: Warmup) -> list[Check]:
     blocking = (_database, _vector_store, _broker, _redis)
-    return list(
-        await asyncio.gather(*(asyncio.to_thread(c, runtime) for c in blocking), _llm(runtime))
-    )
+    checks = await asyncio.gather(*(asyncio.to_thread(c, runtime) for c in blocking), _llm(runtime))
+    return [warmup.check(), *checks]

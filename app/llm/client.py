@@ -7,10 +7,12 @@ retries and the breaker:
 - Deadlines run from the call: ``first_token_timeout`` until the first token (waiting for
   a free slot, connecting, retries and the model's prefill all count), ``total_timeout``
   for the whole answer; ``connect_timeout`` per connection attempt. Any of them: ``LLMTimeout``.
-- Connection errors, 5xx and 429 (and a stream that dies before its first token) are
-  retried with full jitter, at most ``max_retries`` times and only while no token has
-  arrived; a failure after a token raises ``LLMStreamBroken`` instead, because the caller
-  may already have shown that text. 4xx is the request's fault: ``LLMBadRequest``.
+- Connection errors and 5xx (and a stream that dies before its first token) are retried
+  with full jitter, at most ``max_retries`` times and only while no token has arrived; a
+  failure after a token raises ``LLMStreamBroken`` instead, because the caller may already
+  have shown that text. 429 is not retried: the endpoint is shedding load, and a retry would
+  add to it; it counts against the breaker. Other 4xx are the request's fault:
+  ``LLMBadRequest``.
 - At most ``max_concurrency`` requests are in flight; a circuit breaker (see
   ``breaker.py``) refuses calls at once with ``LLMUnavailable`` while the endpoint is down.
 

@@ -17,13 +17,19 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from app.core.logging import mask_pii
 from app.customers.models import TicketCategory
 from app.customers.schemas import NewTicket
-from app.customers.source import BusinessData, NotAllowed, Unavailable, Unsupported
+from app.customers.source import (
+    BusinessData,
+    BusinessDataError,
+    NotAllowed,
+    Unavailable,
+    Unsupported,
+)
 from app.tools import arguments as args_check
 from app.tools.schemas import ACCOUNT_TOOLS, TOOL_NAMES, parameters, tool_definitions
 
@@ -48,7 +54,9 @@ class ToolContext:
 
     customer_id: str | None
     conversation_id: str
-    customer_phone: str | None = None  # lets a model that repeats the customer's own number pass
+    # The customer's own number, which a model may repeat as an argument; when None, the
+    # runner asks the business data for it (only if an argument needs it).
+    customer_phone: str | None = None
 
 
 def error(code: str, message: str, **extra: Any) -> Result:
@@ -125,6 +133,7 @@ class ToolRunner:
             args = args_check.decode(arguments)
         except args_check.ArgumentError as exc:
             return error("invalid_arguments", exc.message)
+        ctx = await self._with_phone(args, ctx)
         refused = self._foreign_identity(name, args, ctx)
         if refused is not None:
             return refused
@@ -156,6 +165,22 @@ class ToolRunner:
                 "tool failed", extra={"tool": name, "conversation_id": ctx.conversation_id}
             )
             return self._unavailable()
+
+    async def _with_phone(self, args: dict[str, Any], ctx: ToolContext) -> ToolContext:
+        """The context with the customer's phone from the records, looked up only when an
+        identity argument is not the customer id (conversations know the id, not the phone)."""
+        if ctx.customer_id is None or ctx.customer_phone is not None:
+            return ctx
+        if all(
+            k.lower() not in IDENTITY_KEYS or v in (None, "") or _is_own(str(v), ctx)
+            for k, v in args.items()
+        ):
+            return ctx
+        try:
+            phone = await self._source.customer_phone(customer_id=ctx.customer_id)
+        except BusinessDataError:
+            return ctx  # unknown: the identity check refuses, which is the safe side
+        return replace(ctx, customer_phone=phone)
 
     def _foreign_identity(self, name: str, args: dict[str, Any], ctx: ToolContext) -> Result | None:
         for key, value in args.items():

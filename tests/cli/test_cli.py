@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.served import free_port, stop, wait_ready
 
 KEFU = [sys.executable, "-m", "app.cli"]
 
@@ -75,37 +75,23 @@ def test_keys_create_checks_and_normalises_origins(tmp_path: Path) -> None:
     assert _stored_origins(tmp_path) == [["https://shop.example.com", "https://*.example.com"]]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*KEFU, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*KEFU, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=_env(tmp_path),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
     try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"kefu serve exited: {proc.stderr.read() if proc.stderr else ''}")
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)  # polling a starting server, not synchronising on time
+        wait_ready(base, proc, log=log, timeout=90)
         yield base, tmp_path
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
 
 
 def test_serve_migrates_and_is_ready_then_keys_work(served: tuple[str, Path]) -> None:
@@ -113,6 +99,7 @@ def test_serve_migrates_and_is_ready_then_keys_work(served: tuple[str, Path]) ->
     ready = httpx.get(f"{base}/readyz", timeout=30)
     assert ready.status_code == 200, ready.text
     components = ready.json()["components"]
+    assert components["warmup"]["state"] == "ready" and components["warmup"]["ms"] > 0
     assert all(c["state"] in ("ready", "not_configured") for c in components.values())
     assert (data_dir / "kefu.db").exists()
 
@@ -140,6 +127,31 @@ def test_ingest_folder_then_again_is_a_no_op(tmp_path: Path) -> None:
     again = _run(["ingest", str(kb_dir), "--kb", "shop"], data)
     assert again.returncode == 0, again.stderr
     assert "2 file(s) unchanged" in again.stderr
+
+
+def test_ingest_folder_indexes_the_good_files_and_lists_the_bad_ones(tmp_path: Path) -> None:
+    kb_dir = tmp_path / "kb"
+    kb_dir.mkdir()
+    (kb_dir / "returns.md").write_text("# Returns\n\nUnopened items can be returned in 7 days.\n")
+    (kb_dir / "shipping.md").write_text("# Shipping\n\nOrders ship within two working days.\n")
+    (kb_dir / "empty-notes.md").write_text("  \n")
+    (kb_dir / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    data = tmp_path / "data"
+
+    out = _run(["ingest", str(kb_dir), "--kb", "shop"], data)
+    assert out.returncode == 1, out.stderr
+    failed = {
+        line.split(": ", 2)[1].rsplit("/", 1)[-1]: line.split(": ", 2)[2]
+        for line in out.stderr.splitlines()
+        if line.startswith("failed: ")
+    }
+    assert set(failed) == {"empty-notes.md", "broken.pdf"}, out.stderr
+    assert "is empty" in failed["empty-notes.md"]
+    assert "pdf" in failed["broken.pdf"].lower()
+
+    with sqlite3.connect(data / "kefu.db") as db:
+        rows = dict(db.execute("SELECT name, status FROM documents").fetchall())
+    assert rows == {"returns.md": "ready", "shipping.md": "ready", "broken.pdf": "failed"}
 
 
 def test_ingest_reports_a_failed_file(tmp_path: Path) -> None:

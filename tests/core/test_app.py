@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import main
 from app.auth.models import ApiKey
+from app.conversation import warmup
+from app.main import create_app
+from app.runtime import Runtime
+from tests.support import ingest
+
+FAQ_CSV = (
+    "question,answer\n怎么开发票？,在订单详情页点击“申请发票”。\nHow long is delivery?,3-5 days.\n"
+)
 
 
 def _envelope(resp_json: dict[str, object]) -> dict[str, object]:
@@ -79,7 +91,14 @@ def test_oversized_body_is_refused_before_reading(
 def test_readyz_reports_every_component(client: TestClient) -> None:
     resp = client.get("/readyz")
     body = resp.json()
-    assert set(body["components"]) == {"database", "vector_store", "broker", "redis", "llm"}
+    assert set(body["components"]) == {
+        "warmup",
+        "database",
+        "vector_store",
+        "broker",
+        "redis",
+        "llm",
+    }
     assert body["components"]["database"]["state"] == "ready"
     assert body["components"]["vector_store"]["state"] == "ready"
     assert body["components"]["broker"]["backend"] == "eager"
@@ -100,3 +119,47 @@ def test_readyz_is_503_when_a_required_component_is_down(client: TestClient) -> 
 def test_openapi_docs(client: TestClient) -> None:
     assert client.get("/openapi.json").json()["info"]["title"] == "kefu"
     assert client.get("/docs").status_code == 200
+
+
+def test_readyz_says_starting_until_the_models_and_indexes_are_warm(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()
+
+    def held_warm(rt: Runtime) -> dict[str, float]:
+        assert gate.wait(30)
+        return warmup.warm(rt)
+
+    monkeypatch.setattr(main, "warm", held_warm)
+    ingest(runtime, {"faq.csv": FAQ_CSV})
+    with TestClient(create_app(runtime=runtime, warm=True)) as client:
+        starting = client.get("/readyz")
+        assert starting.status_code == 503
+        assert starting.json()["status"] == "starting"
+        assert starting.json()["components"]["warmup"]["state"] == "starting"
+        assert client.get("/healthz").status_code == 200  # alive while it loads
+        assert "router" not in runtime.__dict__
+
+        gate.set()
+        assert client.app.state.warmup.finished.wait(60)  # type: ignore[attr-defined]
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+        assert "faq_index_ms" in ready.json()["components"]["warmup"]["detail"]
+        # The first message finds the router built and the FAQ pairs embedded.
+        assert "router" in runtime.__dict__
+        assert runtime.router.faq_index(None) is not None
+
+
+def test_a_failed_warm_up_is_unavailable_not_ready(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(rt: Runtime) -> dict[str, float]:
+        raise FileNotFoundError("no model at /models/e5")
+
+    monkeypatch.setattr(main, "warm", broken)
+    with TestClient(create_app(runtime=runtime, warm=True)) as client:
+        assert client.app.state.warmup.finished.wait(30)  # type: ignore[attr-defined]
+        resp = client.get("/readyz")
+    assert resp.status_code == 503 and resp.json()["status"] == "unavailable"
+    warm_state = resp.json()["components"]["warmup"]
+    assert warm_state["state"] == "down" and "/models/e5" in warm_state["detail"]

@@ -230,6 +230,9 @@ def test_order_tool(dify_app: DifyApp, doc: dict[str, Any]) -> None:
     assert foreign.status_code == 200 and foreign.json()["error"] == "not_allowed"
     missing = call_tool(dify_app, tool, {"customer_id": "C10001", "order_id": "YF209901010000"})
     assert missing.json()["error"] == "not_found"
+    # The advice names the tool as Dify's model knows it.
+    message = missing.json()["message"]
+    assert "lookup_order with order_id null" in message and "get_order" not in message
 
 
 def test_tools_need_a_dify_key(dify_app: DifyApp) -> None:

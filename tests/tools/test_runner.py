@@ -140,6 +140,18 @@ async def test_own_identity_in_arguments_is_ignored(runner: ToolRunner) -> None:
     assert by_id["total"] == by_phone["total"] == "119.40"
 
 
+async def test_own_phone_is_known_from_the_records_not_only_from_the_caller(
+    runner: ToolRunner,
+) -> None:
+    """Conversations know the customer id, not the phone: the runner looks the phone up."""
+    as_c1 = _as("C10001")
+    assert as_c1.customer_phone is None
+    own = await runner.run("get_bill", {"month": "2026-10", "phone": "+86 138 0001 0001"}, as_c1)
+    assert own.get("total") == "119.40", own
+    other = await runner.run("get_bill", {"month": "2026-10", "phone": "13800010002"}, as_c1)
+    assert other["error"] == "not_allowed"
+
+
 @pytest.mark.parametrize(
     ("name", "arguments"),
     [

@@ -51,7 +51,7 @@ async def receive(
     crypt.verify(msg_signature, timestamp, nonce, outer["Encrypt"])
     check_fresh(timestamp)
     fields = payload.parse(crypt.decrypt(outer["Encrypt"]).encode())
-    payload.require(fields, "FromUserName", "CreateTime", "MsgType")
+    payload.require(fields, "CreateTime", "MsgType")
     await service.handle(channels, fields)
     # WeCom takes an empty body as "received, nothing to reply"; the answer goes by API.
     return PlainTextResponse("")

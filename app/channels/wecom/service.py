@@ -12,6 +12,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from app.channels import cursors
+from app.channels.tencent import payload
 from app.channels.tencent.callback import DEDUP_TTL, ChannelNotConfigured
 from app.channels.tencent.crypto import MsgCrypt
 from app.channels.tencent.state import TencentChannels
@@ -50,17 +51,30 @@ def config(channels: TencentChannels) -> WeComConfig:
 def dedup_key(fields: dict[str, str]) -> str:
     if fields.get("MsgId"):
         return f"wecom:msg:{fields['MsgId']}"
-    # 微信客服 events all come from "sys" and can share a second; their Token is unique.
+    # 微信客服 events name no user and can share a second; their Token is unique.
     return (
-        f"wecom:event:{fields.get('FromUserName')}:{fields.get('CreateTime')}:"
+        f"wecom:event:{fields.get('FromUserName', '')}:{fields.get('CreateTime')}:"
         f"{fields.get('Event', '')}:{fields.get('Token', '')}"
     )
 
 
+def is_kf_event(fields: dict[str, str]) -> bool:
+    return fields.get("MsgType") == "event" and fields.get("Event") == "kf_msg_or_event"
+
+
 async def handle(channels: TencentChannels, fields: dict[str, str]) -> None:
     """Start whatever the message needs; nothing is answered passively."""
+    if is_kf_event(fields):
+        # 微信客服's documented callback names no user (no FromUserName): it only says that
+        # the account (OpenKfId) has news, to be fetched with sync_msg and its Token.
+        payload.require(fields, "Token", "OpenKfId")
+    else:
+        payload.require(fields, "FromUserName")
     if not await channels.claim(dedup_key(fields)):
         log.info("wecom retry or replay ignored", extra={"msg_type": fields.get("MsgType")})
+        return
+    if is_kf_event(fields):
+        channels.spawn(sync_kf(channels, fields["OpenKfId"], fields["Token"]))
         return
     api = channels.wecom
     userid = fields["FromUserName"]
@@ -72,10 +86,7 @@ async def handle(channels: TencentChannels, fields: dict[str, str]) -> None:
     sender = send if api else None
     kind = fields.get("MsgType")
     if kind == "event":
-        event = fields.get("Event", "")
-        if event == "kf_msg_or_event":
-            channels.spawn(sync_kf(channels, fields.get("OpenKfId", ""), fields.get("Token", "")))
-        elif event == "subscribe" and sender is not None:
+        if fields.get("Event") == "subscribe" and sender is not None:
             channels.spawn(channels.send(sender, welcome(channels.runtime.settings)))
         return
     if kind != "text" or not fields.get("Content"):
