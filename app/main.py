@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.types import Scope
 
 from app import __version__
+from app.auth.gate import AuthGate, is_upload
 from app.auth.router import router as auth_router
 from app.auth.router import whoami_router
 from app.channels.tencent.router import router as tencent_router
@@ -68,9 +69,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     json_limit = settings.limits.max_body_bytes
 
     def limit_for(scope: Scope) -> int:
-        ctype = dict(scope["headers"]).get(b"content-type", b"")
-        return upload_limit if ctype.startswith(b"multipart/form-data") else json_limit
+        # By route, never by Content-Type: a caller chooses its Content-Type. The gate has
+        # already refused the upload route to anyone but an admin.
+        return upload_limit if is_upload(scope) else json_limit
 
     app.add_middleware(BodySizeLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(AuthGate)
     app.add_middleware(RequestIdMiddleware)
     return app
