@@ -259,7 +259,9 @@ class Settings(BaseSettings):
         Path("./data"), description="SQLite database, Milvus Lite file and uploaded originals."
     )
     secret_key: SecretStr = Field(
-        SecretStr(DEV_SECRET), description="Signs widget identities and tokens."
+        SecretStr(DEV_SECRET),
+        description="Signs widget identities and tokens. Unset in development: a random key "
+        "kept in the data directory (secret.key, mode 0600) is used instead.",
     )
     company_name: str = Field(
         "云帆通信 Yunfan Mobile", description="Company name the bot speaks for (demo default)."
@@ -294,7 +296,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.environment != "development" and (
-            self.secret_key.get_secret_value() in (DEV_SECRET, "", "changeme")
+            self.secret_key.get_secret_value().strip() in (DEV_SECRET, "", "changeme")
             or len(self.secret_key.get_secret_value()) < 16
         ):
             raise ValueError(

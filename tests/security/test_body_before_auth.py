@@ -37,7 +37,7 @@ def test_unauthenticated_huge_bodies_are_refused_from_the_headers(live: LiveServ
         ("/admin/knowledge-bases/demo/documents", "multipart/form-data; boundary=x"),
         ("/admin/knowledge-bases", "application/json"),
     ]:
-        response = raw_request(live.port, _post(path, ctype=ctype), b"{\"a\": 1")
+        response = raw_request(live.port, _post(path, ctype=ctype), b'{"a": 1')
         assert status_of(response) == 401, (path, response[:200])
         if response.split(b"\r\n\r\n", 1)[1]:
             assert _envelope(response)["code"] == "unauthorized"
