@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from app import __version__
@@ -39,6 +40,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.build(settings)
+        if owned:
+            # Jobs a crash or a stop left behind: queued, or running under a dead lease.
+            await run_in_threadpool(app.state.runtime.ingestion.recover)
         log.info("kefu started", extra={"environment": settings.environment})
         try:
             yield

@@ -158,6 +158,21 @@ class IngestionSettings(BaseSettings):
     max_decompressed_bytes: int = Field(
         200 * 1024 * 1024, ge=1, description="Zip-bomb guard for DOCX (decompressed size)."
     )
+    lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="How long a worker's claim on a job holds without a heartbeat; a job "
+        "past it belongs to a dead process and is run again.",
+    )
+    max_attempts: int = Field(
+        5, ge=1, description="Runs of one job (crashes included) before it is marked failed."
+    )
+    shutdown_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="On shutdown, how long the running job may take to stop; it is "
+        "re-queued and resumed by the next start.",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestionSettings:

@@ -139,7 +139,8 @@ def upload(
     for up in clean:
         digest = up.digest()
         doc = knowledge_service.get_document(db_session=db_session, kb_id=kb.id, ref=up.filename)
-        if doc is not None and doc.content_hash == digest and doc.status != DocumentStatus.FAILED:
+        # Only a ready document is a duplicate: one stuck or failed is indexed again.
+        if doc is not None and doc.content_hash == digest and doc.status == DocumentStatus.READY:
             outcomes.append(UploadOutcome(document=doc, job=None, duplicate=True))
             continue
         if doc is None:
