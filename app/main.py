@@ -19,6 +19,7 @@ from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from app.core.ratelimit import ClientIpLimit
 from app.dify.router import router as dify_router
 from app.handoff.router import router as handoff_router
 from app.health.router import router as health_router
@@ -79,5 +80,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app.add_middleware(BodySizeLimitMiddleware, limit_for=limit_for)
     app.add_middleware(AuthGate)
+    app.add_middleware(
+        ClientIpLimit,
+        prefixes=("/widget/",),
+        per_minute=settings.limits.ip_rate_per_minute,
+        trusted=settings.limits.trusted_proxies,
+    )
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -14,6 +14,7 @@ from app.core.bus import EventBus, InProcessBus, build_bus
 from app.core.cache import Cache, build_cache
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
+from app.core.ratelimit import RateLimiter
 from app.customers.backends import build_business_data
 from app.llm import LLMClient
 from app.routing import Router
@@ -37,6 +38,7 @@ class Runtime:
     llm: LLMClient | None = None
     # Live delivery (agent replies to open widgets, customer messages to agents' consoles).
     bus: EventBus = field(default_factory=InProcessBus)
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
 
     @classmethod
     def build(
@@ -66,6 +68,7 @@ class Runtime:
             ingestion=IngestionQueue(context),
             llm=LLMClient(settings.llm) if settings.llm.base_url else None,
             bus=bus or build_bus(settings.redis.url),
+            limiter=RateLimiter(settings.redis.url),
         )
 
     @cached_property

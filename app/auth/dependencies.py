@@ -61,13 +61,13 @@ def require_role(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, ApiKey
                 + " or ".join(sorted(r.value for r in allowed))
             )
         limit = key.rate_limit_per_minute or runtime.settings.limits.default_rate_per_minute
-        count = await run_in_threadpool(runtime.cache.incr, f"rate:{key.id}", ttl=60.0)
-        if count > limit:
+        verdict = await run_in_threadpool(runtime.limiter.hit, "key", str(key.id), limit)
+        if not verdict.allowed:
             raise AppError(
                 f"rate limit of {limit} requests per minute exceeded",
                 code="rate_limited",
                 status_code=429,
-                headers={"Retry-After": "60"},
+                headers={"Retry-After": str(verdict.retry_after)},
             )
         request.state.api_key = key
         return key

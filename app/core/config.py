@@ -6,11 +6,12 @@ environment names stay flat and readable while code reads ``settings.db.url``.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-insecure-secret-change-me"
@@ -261,7 +262,24 @@ class LimitSettings(BaseSettings):
         1024 * 1024, ge=1024, description="Largest JSON body accepted (uploads have their own)."
     )
     max_message_chars: int = Field(4000, ge=1, description="Longest customer message accepted.")
-    default_rate_per_minute: int = Field(120, ge=1, description="Requests per minute per API key.")
+    default_rate_per_minute: int = Field(
+        120, ge=1, description="Requests per minute per API key (widget keys: per visitor)."
+    )
+    ip_rate_per_minute: int = Field(
+        60, ge=1, description="Requests per minute per client IP on the widget's public routes."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of your reverse proxies (JSON list); only through "
+        "them is X-Forwarded-For believed when finding a client's IP.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return value
 
 
 class Settings(BaseSettings):
