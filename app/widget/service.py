@@ -22,6 +22,7 @@ from app.conversation.models import Conversation, ConversationStatus, Message, M
 from app.core.config import Settings
 from app.core.errors import AppError, Forbidden, NotFound, Unauthorized, Unprocessable
 from app.core.ratelimit import RateLimiter
+from app.core.text import message_text
 from app.widget import identity
 from app.widget.schemas import WidgetHistory, WidgetMessageIn, WidgetMessageOut
 
@@ -176,16 +177,7 @@ def plan_turn(
     """The conversation the message goes to (None: a new one). Refuses before streaming
     whatever would fail, so errors get a JSON envelope. Retries of a message are the turn's
     business: it replays, waits for or answers them."""
-    text = body.text.strip()
-    if not text:
-        raise Unprocessable("message is empty", code="empty_message")
-    limit = settings.limits.max_message_chars
-    if len(text) > limit:
-        raise Unprocessable(
-            f"message is longer than {limit} characters",
-            code="message_too_long",
-            details={"limit": limit},
-        )
+    message_text(body.text, limit=settings.limits.max_message_chars)
     if body.conversation_id:
         conv: Conversation | None = owned_conversation(
             db_session=db_session, key=key, conversation_id=body.conversation_id
