@@ -98,6 +98,7 @@ def widget_asset(name: str) -> Response:
 def _frame_key(runtime: Runtime, secret: str, origin: str) -> tuple[ApiKey, str]:
     with session_scope(runtime.session_factory) as db_session:
         key = service.authenticate(db_session=db_session, secret=secret)
+        service.require_publishable(key)
         declared = service.check_origin(key, origin)
         db_session.expunge(key)
         return key, declared

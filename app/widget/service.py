@@ -88,6 +88,17 @@ def _rate_limited(message: str, retry_after: int) -> AppError:
     )
 
 
+def require_publishable(key: ApiKey) -> None:
+    """Only a key bound to sites may sit in a page: the frame's URL holds it in the clear,
+    where a private (/v1) key would be readable by anyone and usable from anywhere."""
+    if not key.allowed_origins:
+        raise Forbidden(
+            "the widget frame takes a publishable key (one with allowed origins); create "
+            "one with `kefu keys create --role client --origin https://your.site`",
+            code="private_key",
+        )
+
+
 def page_origin(origin: str) -> origins.Origin:
     """The host page's origin as the browser reports it (422 if it is none)."""
     try:

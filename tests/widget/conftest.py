@@ -171,7 +171,7 @@ def other_site() -> Iterator[HostSite]:
 class Keys:
     client: str  # allowed on host_site only
     client_id: int
-    open_client: str  # no allowed origins: anywhere (development)
+    open_client: str  # no allowed origins: a private key, refused by the frame
     other_client: str
     admin: str
 
