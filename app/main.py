@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from app import __version__
+from app.auth.gate import AuthGate, is_upload
 from app.auth.router import router as auth_router
 from app.auth.router import whoami_router
 from app.channels.tencent.router import router as tencent_router
@@ -20,6 +22,7 @@ from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from app.core.ratelimit import ClientIpLimit
 from app.dify.router import router as dify_router
 from app.handoff.router import router as handoff_router
 from app.health.router import router as health_router
@@ -46,6 +49,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.build(settings)
+        if owned:
+            # Jobs a crash or a stop left behind: queued, or running under a dead lease.
+            await run_in_threadpool(app.state.runtime.ingestion.recover)
         app.state.warmup = Warmup()
         task = None
         if owned if warm is None else warm:
@@ -87,10 +93,18 @@ def create_app(
     json_limit = settings.limits.max_body_bytes
 
     def limit_for(scope: Scope) -> int:
-        ctype = dict(scope["headers"]).get(b"content-type", b"")
-        return upload_limit if ctype.startswith(b"multipart/form-data") else json_limit
+        # By route, never by Content-Type: a caller chooses its Content-Type. The gate has
+        # already refused the upload route to anyone but an admin.
+        return upload_limit if is_upload(scope) else json_limit
 
     app.add_middleware(BodySizeLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(AuthGate)
+    app.add_middleware(
+        ClientIpLimit,
+        prefixes=("/widget/",),
+        per_minute=settings.limits.ip_rate_per_minute,
+        trusted=settings.limits.trusted_proxies,
+    )
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -9,10 +9,12 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.core import secret_key
 from app.core.bus import EventBus, InProcessBus, build_bus
 from app.core.cache import Cache, build_cache
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
+from app.core.ratelimit import RateLimiter
 from app.customers.backends import build_business_data
 from app.llm import LLMClient
 from app.routing import Router
@@ -36,6 +38,7 @@ class Runtime:
     llm: LLMClient | None = None
     # Live delivery (agent replies to open widgets, customer messages to agents' consoles).
     bus: EventBus = field(default_factory=InProcessBus)
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
 
     @classmethod
     def build(
@@ -49,6 +52,7 @@ class Runtime:
     ) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+        secret_key.resolve(settings)
         db = settings.db
         engine = engine or make_engine(
             settings.database_url,
@@ -69,6 +73,7 @@ class Runtime:
             ingestion=IngestionQueue(context),
             llm=LLMClient(settings.llm) if settings.llm.base_url else None,
             bus=bus or build_bus(settings.redis.url),
+            limiter=RateLimiter(settings.redis.url),
         )
 
     @cached_property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +17,8 @@ class IngestionContext:
     settings: Settings
     session_factory: sessionmaker[Session]
     index: KnowledgeIndex
+    # Set on shutdown: the running job stops at its next batch and goes back to the queue.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestionContext:

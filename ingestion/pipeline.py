@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from app.core.db import utcnow
+from ingestion import leases
 from ingestion.context import IngestionContext
 from ingestion.loaders import ParseError, load
 from ingestion.splitter import split
@@ -29,6 +30,10 @@ Progress = Callable[[int, int], None]
 
 class TransientError(Exception):
     """Worth retrying: the database or vector store was unreachable for a moment."""
+
+
+class Interrupted(Exception):
+    """The process is shutting down: the job goes back to the queue, unfinished."""
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -47,13 +52,26 @@ def run_job(
 ) -> JobStatus:
     try:
         return _run(job_id, ctx, progress)
+    except Interrupted:
+        log.info("ingestion job %s interrupted by shutdown: re-queued", job_id)
+        _requeue(job_id, ctx)
+        return JobStatus.QUEUED
     except Exception as exc:
         if _is_transient(exc) and not final_attempt:
             log.warning("ingestion job %s hit a transient error, will retry: %s", job_id, exc)
+            _requeue(job_id, ctx)
             raise TransientError(str(exc)) from exc
         log.exception("ingestion job %s failed", job_id)
         _record_failure(job_id, ctx, f"{type(exc).__name__}: {exc}"[:2000])
         raise
+
+
+def _requeue(job_id: int, ctx: IngestionContext) -> None:
+    try:
+        with ctx.session_factory.begin() as db_session:
+            leases.requeue(db_session, job_id)
+    except Exception as exc:  # the lease runs out instead, and the sweep finds the job
+        log.warning("could not re-queue ingestion job %s: %s", job_id, exc)
 
 
 def _record_failure(job_id: int, ctx: IngestionContext, reason: str) -> None:
@@ -71,7 +89,7 @@ def _run(job_id: int, ctx: IngestionContext, progress: Progress | None) -> JobSt
         if job is None:
             log.warning("ingestion job %s does not exist", job_id)
             return JobStatus.FAILED
-        if job.status == JobStatus.SUCCEEDED:
+        if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
             return job.status  # a redelivered message for finished work
         doc = db_session.get(Document, job.document_id) if job.document_id else None
         if doc is None:
@@ -82,12 +100,35 @@ def _run(job_id: int, ctx: IngestionContext, progress: Progress | None) -> JobSt
                 job=job, document=None, reason=f"superseded by version {doc.version}"
             )
             return JobStatus.FAILED
+        lease = ctx.settings.ingestion.lease_seconds
+        if not leases.claim(db_session, job_id, lease_seconds=lease):
+            log.info("ingestion job %s is held by a live worker: not run twice", job_id)
+            return JobStatus.RUNNING
+        doc = db_session.get(Document, job.document_id)
+        assert doc is not None
         kb = doc.knowledge_base
-        job.status, job.attempts, job.started_at = JobStatus.RUNNING, job.attempts + 1, utcnow()
         doc.status, doc.error = DocumentStatus.PARSING, None
         doc_id, kb_id, version, name = doc.id, kb.id, doc.version, doc.name
         path, kb_model, kb_dim = Path(doc.storage_path), kb.embedding_model, kb.embedding_dim
 
+    with leases.Heartbeat(ctx.session_factory, job_id, lease_seconds=lease):
+        return _index(ctx, job_id, doc_id, kb_id, version, name, path, kb_model, kb_dim, progress)
+
+
+def _index(
+    ctx: IngestionContext,
+    job_id: int,
+    doc_id: int,
+    kb_id: int,
+    version: int,
+    name: str,
+    path: Path,
+    kb_model: str,
+    kb_dim: int,
+    progress: Progress | None,
+) -> JobStatus:
+    if ctx.stopping.is_set():
+        raise Interrupted
     try:
         parsed = load(
             path.read_bytes(),
@@ -123,6 +164,8 @@ def _run(job_id: int, ctx: IngestionContext, progress: Progress | None) -> JobSt
         for i, d in enumerate(drafts)
     ]
     for start in range(0, len(chunks), EMBED_BATCH):
+        if ctx.stopping.is_set():
+            raise Interrupted
         batch = chunks[start : start + EMBED_BATCH]
         store.upsert(batch, embedder.embed_passages([c.text for c in batch]))
         if progress:
@@ -142,6 +185,7 @@ def _run(job_id: int, ctx: IngestionContext, progress: Progress | None) -> JobSt
         doc.indexed_version, doc.chunk_count = version, len(chunks)
         doc.status, doc.error = DocumentStatus.READY, None
         job.status, job.chunk_count, job.finished_at = JobStatus.SUCCEEDED, len(chunks), utcnow()
+        leases.release(job)
 
     # After the switch: earlier versions are no longer shown, so remove them everywhere.
     for other in ctx.index.all_stores():

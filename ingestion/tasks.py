@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready
 
-from ingestion import pipeline
+from ingestion import leases, pipeline
 from ingestion.celery_app import INGEST_TASK
 from ingestion.context import get_context
 
@@ -24,3 +25,13 @@ from ingestion.context import get_context
 def ingest_document(self: Any, job_id: int) -> str:
     final = self.request.retries >= self.max_retries
     return pipeline.run_job(job_id, get_context(), final_attempt=final).value
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _recover_on_start(sender: Any = None, **_: Any) -> None:
+    """A worker starting after a crash sends the jobs the dead one held back to the queue
+    (acks_late and the visibility timeout cover the broker's side; this covers the rows)."""
+    ctx = get_context()
+    jobs = leases.sweep(ctx.session_factory, max_attempts=ctx.settings.ingestion.max_attempts)
+    for job_id in jobs:
+        ingest_document.apply_async(args=[job_id])

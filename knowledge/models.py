@@ -90,3 +90,7 @@ class IngestionJob(TimestampMixin, Base):
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Who runs it and until when the claim holds (renewed by a heartbeat while it runs): a
+    # running job past its lease belongs to a dead process and is handed out again.
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)

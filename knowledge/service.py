@@ -115,6 +115,7 @@ def fail_job(*, job: IngestionJob, document: Document | None, reason: str) -> No
     job.status = JobStatus.FAILED
     job.error = reason
     job.finished_at = utcnow()
+    job.lease_owner = job.lease_until = None
     # A failed newer version leaves the document's earlier indexed version searchable.
     if document is not None and document.version == job.version:
         document.status = DocumentStatus.FAILED

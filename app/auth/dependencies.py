@@ -14,28 +14,32 @@ from app.core.db import session_scope
 from app.core.errors import AppError, Forbidden, Unauthorized
 from app.runtime import Runtime
 
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def bearer_secret(request: Request) -> str:
-    header = request.headers.get("authorization")
+    return parse_bearer(request.headers.get("authorization", ""))
+
+
+def parse_bearer(header: str) -> str:
     if not header:
-        raise Unauthorized("missing Authorization header", headers=_CHALLENGE)
+        raise Unauthorized("missing Authorization header", headers=CHALLENGE)
     scheme, _, secret = header.partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret or " " in secret:
         raise Unauthorized(
-            "malformed Authorization header: expected 'Bearer <key>'", headers=_CHALLENGE
+            "malformed Authorization header: expected 'Bearer <key>'", headers=CHALLENGE
         )
     return secret
 
 
-def _authenticate(runtime: Runtime, secret: str) -> ApiKey:
+def authenticate_secret(runtime: Runtime, secret: str) -> ApiKey:
+    """The key behind a bearer secret; 401 unknown, 403 revoked. Blocking."""
     with session_scope(runtime.session_factory) as db_session:
         try:
             key = auth_service.authenticate(db_session=db_session, secret=secret)
         except auth_service.InvalidKey as exc:
-            raise Unauthorized(str(exc), headers=_CHALLENGE) from exc
+            raise Unauthorized(str(exc), headers=CHALLENGE) from exc
         except auth_service.RevokedKey as exc:
             raise Forbidden(str(exc)) from exc
         db_session.expunge(key)
@@ -48,20 +52,22 @@ def require_role(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, ApiKey
 
     async def dependency(request: Request) -> ApiKey:
         runtime: Runtime = request.app.state.runtime
-        key = await run_in_threadpool(_authenticate, runtime, bearer_secret(request))
+        key: ApiKey | None = request.scope.get("state", {}).get("gate_key")
+        if key is None:
+            key = await run_in_threadpool(authenticate_secret, runtime, bearer_secret(request))
         if key.role not in allowed:
             raise Forbidden(
                 f"this API key has role '{key.role.value}'; this route needs "
                 + " or ".join(sorted(r.value for r in allowed))
             )
         limit = key.rate_limit_per_minute or runtime.settings.limits.default_rate_per_minute
-        count = await run_in_threadpool(runtime.cache.incr, f"rate:{key.id}", ttl=60.0)
-        if count > limit:
+        verdict = await run_in_threadpool(runtime.limiter.hit, "key", str(key.id), limit)
+        if not verdict.allowed:
             raise AppError(
                 f"rate limit of {limit} requests per minute exceeded",
                 code="rate_limited",
                 status_code=429,
-                headers={"Retry-After": "60"},
+                headers={"Retry-After": str(verdict.retry_after)},
             )
         request.state.api_key = key
         return key

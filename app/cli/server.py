@@ -35,7 +35,10 @@ def register(cli: typer.Typer) -> None:
             workers=workers,
             log_config=None,
             access_log=False,  # kefu.access logs each request once, with its request id
-            proxy_headers=True,
+            # X-Forwarded-For only from the configured proxies (KEFU_LIMIT_TRUSTED_PROXIES):
+            # from anyone else it is the caller's to invent.
+            proxy_headers=bool(settings.limits.trusted_proxies),
+            forwarded_allow_ips=",".join(settings.limits.trusted_proxies) or None,
         )
 
     @cli.command()

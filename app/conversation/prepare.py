@@ -11,17 +11,13 @@ from app.conversation import service as conversation_service
 from app.conversation.models import ConversationStatus, MessageRole
 from app.conversation.schemas import TurnRequest
 from app.conversation.state import Prepared
-from app.core.errors import NotFound, Unprocessable
+from app.core.errors import NotFound
+from app.core.text import message_text
 from app.runtime import Runtime
 
 
 def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
-    text = req.text.strip()
-    if not text:
-        raise Unprocessable("message is empty")
-    limit = runtime.settings.limits.max_message_chars
-    if len(text) > limit:
-        raise Unprocessable(f"message is longer than {limit} characters", details={"limit": limit})
+    text = message_text(req.text, limit=runtime.settings.limits.max_message_chars)
     with runtime.session_factory.begin() as db_session:
         conv = None
         if req.conversation_id:

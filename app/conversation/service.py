@@ -16,6 +16,7 @@ from app.conversation.models import (
     TurnTrace,
 )
 from app.core.db import utcnow
+from app.core.logging import scrub
 
 
 def get(*, db_session: Session, conversation_id: str) -> Conversation | None:
@@ -188,9 +189,27 @@ def queue_for_human(*, db_session: Session, conversation_id: str) -> bool:
     )
 
 
+# A trace is for operators debugging a turn: the customer's personal numbers are masked in
+# it, as in the logs (the message itself keeps them: the conversation needs its words).
+_MASKED_TRACE_FIELDS = ("search_query", "tool_calls", "error")
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    return value
+
+
 def add_trace(
     *, db_session: Session, conversation_id: str, message_id: int, **fields: Any
 ) -> TurnTrace:
+    for name in _MASKED_TRACE_FIELDS:
+        if name in fields:
+            fields[name] = _masked(fields[name])
     trace = TurnTrace(conversation_id=conversation_id, message_id=message_id, **fields)
     db_session.add(trace)
     db_session.flush()

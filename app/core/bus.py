@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -99,20 +100,38 @@ class InProcessBus(EventBus):
 
 
 class RedisBus(EventBus):
+    """Redis pub/sub; while Redis is unreachable, events reach this process's subscribers
+    only (with a warning), rather than failing the turn that publishes them."""
+
     def __init__(self, url: str, *, prefix: str = "kefu:bus:") -> None:
-        self._r = aioredis.Redis.from_url(url, decode_responses=True)
+        self._r = aioredis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=2, socket_timeout=None
+        )
         self._p = prefix
+        self._local = InProcessBus()
 
     async def publish(self, topic: str, event: Event) -> None:
-        await self._r.publish(self._p + topic, json.dumps(event, ensure_ascii=False))
+        try:
+            await self._r.publish(self._p + topic, json.dumps(event, ensure_ascii=False))
+        except (RedisError, OSError) as exc:
+            log.warning("Redis unavailable, event delivered in-process only: %s", exc)
+            await self._local.publish(topic, event)
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
-        sub = Subscription()
         pubsub = self._r.pubsub()
-        await pubsub.subscribe(self._p + topic)
-        # Read the confirmation so events published after entering are never missed.
-        await pubsub.get_message(timeout=5)
+        try:
+            await pubsub.subscribe(self._p + topic)
+            # Read the confirmation so events published after entering are never missed.
+            await pubsub.get_message(timeout=5)
+        except (RedisError, OSError) as exc:
+            log.warning("Redis unavailable, subscribing in-process only: %s", exc)
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
+            async with self._local.subscribe(topic) as local:
+                yield local
+            return
+        sub = Subscription()
 
         async def pump() -> None:
             async for message in pubsub.listen():
@@ -127,7 +146,7 @@ class RedisBus(EventBus):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
     async def aclose(self) -> None:
         await self._r.aclose()

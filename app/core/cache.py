@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from abc import ABC, abstractmethod
 
 import redis
+
+log = logging.getLogger(__name__)
 
 
 class Cache(ABC):
@@ -132,5 +135,64 @@ class RedisCache(Cache):
         self._r.close()
 
 
+class FallbackCache(Cache):
+    """Redis, and this process's memory while Redis is unreachable (with a warning): dedup
+    and counters are then per process until it is back, which beats failing every request."""
+
+    def __init__(self, primary: Cache, *, warn_every: float = 30.0) -> None:
+        self._primary = primary
+        self._local = InProcessCache()
+        self._warn_every = warn_every
+        self._warned_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def _fallback(self, exc: Exception) -> Cache:
+        with self._lock:
+            now = time.monotonic()
+            warn = now - self._warned_at >= self._warn_every
+            if warn:
+                self._warned_at = now
+        if warn:
+            log.warning("Redis unavailable, caching in-process: %s", exc)
+        return self._local
+
+    def get(self, key: str) -> str | None:
+        try:
+            return self._primary.get(key)
+        except redis.RedisError as exc:
+            return self._fallback(exc).get(key)
+
+    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        try:
+            self._primary.set(key, value, ttl=ttl)
+        except redis.RedisError as exc:
+            self._fallback(exc).set(key, value, ttl=ttl)
+
+    def add(self, key: str, value: str, *, ttl: float) -> bool:
+        try:
+            return self._primary.add(key, value, ttl=ttl)
+        except redis.RedisError as exc:
+            return self._fallback(exc).add(key, value, ttl=ttl)
+
+    def incr(self, key: str, *, ttl: float) -> int:
+        try:
+            return self._primary.incr(key, ttl=ttl)
+        except redis.RedisError as exc:
+            return self._fallback(exc).incr(key, ttl=ttl)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._primary.delete(key)
+        except redis.RedisError as exc:
+            self._fallback(exc).delete(key)
+        self._local.delete(key)
+
+    def ping(self) -> None:
+        self._primary.ping()
+
+    def close(self) -> None:
+        self._primary.close()
+
+
 def build_cache(redis_url: str | None) -> Cache:
-    return RedisCache(redis_url) if redis_url else InProcessCache()
+    return FallbackCache(RedisCache(redis_url)) if redis_url else InProcessCache()

@@ -6,11 +6,12 @@ environment names stay flat and readable while code reads ``settings.db.url``.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-insecure-secret-change-me"
@@ -195,6 +196,21 @@ class IngestionSettings(BaseSettings):
     max_decompressed_bytes: int = Field(
         200 * 1024 * 1024, ge=1, description="Zip-bomb guard for DOCX (decompressed size)."
     )
+    lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="How long a worker's claim on a job holds without a heartbeat; a job "
+        "past it belongs to a dead process and is run again.",
+    )
+    max_attempts: int = Field(
+        5, ge=1, description="Runs of one job (crashes included) before it is marked failed."
+    )
+    shutdown_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="On shutdown, how long the running job may take to stop; it is "
+        "re-queued and resumed by the next start.",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestionSettings:
@@ -283,7 +299,24 @@ class LimitSettings(BaseSettings):
         1024 * 1024, ge=1024, description="Largest JSON body accepted (uploads have their own)."
     )
     max_message_chars: int = Field(4000, ge=1, description="Longest customer message accepted.")
-    default_rate_per_minute: int = Field(120, ge=1, description="Requests per minute per API key.")
+    default_rate_per_minute: int = Field(
+        120, ge=1, description="Requests per minute per API key (widget keys: per visitor)."
+    )
+    ip_rate_per_minute: int = Field(
+        60, ge=1, description="Requests per minute per client IP on the widget's public routes."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of your reverse proxies (JSON list); only through "
+        "them is X-Forwarded-For believed when finding a client's IP.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return value
 
 
 class Settings(BaseSettings):
@@ -296,7 +329,9 @@ class Settings(BaseSettings):
         Path("./data"), description="SQLite database, Milvus Lite file and uploaded originals."
     )
     secret_key: SecretStr = Field(
-        SecretStr(DEV_SECRET), description="Signs widget identities and tokens."
+        SecretStr(DEV_SECRET),
+        description="Signs widget identities and tokens. Unset in development: a random key "
+        "kept in the data directory (secret.key, mode 0600) is used instead.",
     )
     company_name: str = Field(
         "云帆通信 Yunfan Mobile", description="Company name the bot speaks for (demo default)."
@@ -332,7 +367,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.environment != "development" and (
-            self.secret_key.get_secret_value() in (DEV_SECRET, "", "changeme")
+            self.secret_key.get_secret_value().strip() in (DEV_SECRET, "", "changeme")
             or len(self.secret_key.get_secret_value()) < 16
         ):
             raise ValueError(

@@ -13,9 +13,18 @@ from typing import Any
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # Order matters: the longer patterns first, so an ID number is not half-masked as a phone.
-_ID_CARD = re.compile(r"(?<![\dA-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![\dA-Za-z])")
-_BANK_CARD = re.compile(r"(?<![\d.])\d(?:[ -]?\d){11,18}(?![\d.]\d|\d)")
-_PHONE = re.compile(r"(?<![\d.])(\+?86[ -]?)?(1[3-9]\d)[ -]?\d{4}[ -]?(\d{4})(?!\d|\.\d)")
+# Digits glued to ASCII letters are part of an identifier (hex ids, hashes, keys), not a
+# number someone typed: those are left alone. Chinese text around a number is not a letter.
+_ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_BANK_CARD = re.compile(r"(?<![0-9A-Za-z_.])\d(?:[ -]?\d){11,18}(?![0-9A-Za-z_]|\.\d)")
+_PHONE = re.compile(
+    r"(?<![0-9A-Za-z_.])(\+?86[ -]?)?(1[3-9]\d)[ -]?\d{4}[ -]?(\d{4})(?![0-9A-Za-z_]|\.\d)"
+)
+_API_KEY = re.compile(r"kefu_[A-Za-z0-9_-]{16,}")
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&;](?:key|token|secret|api_key|access_token|identity|password)=)[^&\s\"'#]+"
+)
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 
 def mask_pii(text: str) -> str:
@@ -23,6 +32,18 @@ def mask_pii(text: str) -> str:
     text = _ID_CARD.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
     text = _PHONE.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}****{m.group(3)}", text)
     return _BANK_CARD.sub(lambda m: "****" + re.sub(r"\D", "", m.group(0))[-4:], text)
+
+
+def redact_secrets(text: str) -> str:
+    """API keys, bearer tokens and secret-looking query parameters (``?key=``) removed."""
+    text = _SECRET_PARAM.sub(r"\1[redacted]", text)
+    text = _BEARER.sub(r"\1[redacted]", text)
+    return _API_KEY.sub("kefu_[redacted]", text)
+
+
+def scrub(text: str) -> str:
+    """What may reach a log line: no secrets, personal numbers masked."""
+    return mask_pii(redact_secrets(text))
 
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -34,16 +55,16 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": mask_pii(record.getMessage()),
+            "message": scrub(record.getMessage()),
         }
         rid = request_id_var.get()
         if rid:
             payload["request_id"] = rid
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
-                payload[key] = mask_pii(value) if isinstance(value, str) else value
+                payload[key] = scrub(value) if isinstance(value, str) else value
         if record.exc_info:
-            payload["exc"] = mask_pii(self.formatException(record.exc_info))
+            payload["exc"] = scrub(self.formatException(record.exc_info))
         return json.dumps(payload, ensure_ascii=False, default=str)
 
 
@@ -51,7 +72,7 @@ class PlainFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         rid = request_id_var.get()
         prefix = f"[{rid}] " if rid else ""
-        return mask_pii(prefix + super().format(record))
+        return scrub(prefix + super().format(record))
 
 
 def configure_logging(*, level: str = "INFO", json_logs: bool = True) -> None:

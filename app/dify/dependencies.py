@@ -61,13 +61,13 @@ async def dify_key(request: Request) -> ApiKey:
             "a 'dify' key (kefu keys create --role dify)",
         )
     limit = key.rate_limit_per_minute or runtime.settings.limits.default_rate_per_minute
-    count = await run_in_threadpool(runtime.cache.incr, f"rate:{key.id}", ttl=60.0)
-    if count > limit:
+    verdict = await run_in_threadpool(runtime.limiter.hit, "key", str(key.id), limit)
+    if not verdict.allowed:
         raise DifyError(
             429,
             429,
             f"rate limit of {limit} requests per minute exceeded",
-            headers={"Retry-After": "60"},
+            headers={"Retry-After": str(verdict.retry_after)},
         )
     request.state.api_key = request.state.dify_key = key
     return key

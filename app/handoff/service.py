@@ -27,7 +27,8 @@ from app.conversation.models import (
     TurnTrace,
 )
 from app.core.bus import HANDOFF_TOPIC, Event, channel_topic, conversation_topic
-from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.errors import Conflict, NotFound
+from app.core.text import message_text
 from app.handoff.schemas import ConversationOut, MessageOut, QueueItem
 from app.runtime import Runtime
 
@@ -191,13 +192,7 @@ def post_message(
     client_message_id: str | None = None,
 ) -> Change:
     """Store the holding agent's reply; its event delivers it on the customer's channel."""
-    text = text.strip()
-    if not text:
-        raise Unprocessable("message is empty")
-    if len(text) > max_chars:
-        raise Unprocessable(
-            f"message is longer than {max_chars} characters", details={"limit": max_chars}
-        )
+    text = message_text(text, limit=max_chars)
     # The row lock orders this against a concurrent release or close of the same conversation.
     conv = _require(db_session, conversation_id, lock=True)
     if client_message_id:

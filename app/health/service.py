@@ -89,7 +89,10 @@ def _redis(runtime: Runtime) -> Check:
         return ""
 
     state, detail, ms = _timed(ping)
-    return Check("redis", state, True, "redis", detail, ms)
+    if state == "down":
+        # Cache, limits and live events fall back to this process: serving, but degraded.
+        return Check("redis", "degraded", False, "redis", "falling back to in-process", ms)
+    return Check("redis", state, False, "redis", detail, ms)
 
 
 async def _llm(runtime: Runtime) -> Check:

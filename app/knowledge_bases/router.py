@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from app.core.errors import NotFound, Unprocessable
+from app.core.errors import NotFound, PayloadTooLarge, Unprocessable
 from app.deps import AdminKey, RuntimeDep, SessionDep
 from app.knowledge_bases import service
 from app.knowledge_bases.dependencies import DocumentDep, KnowledgeBaseDep
@@ -74,10 +76,15 @@ async def upload_documents(
     runtime: RuntimeDep,
     files: Annotated[list[UploadFile], File(description="One or more files")],
 ) -> UploadResponse:
-    uploads = [service.Upload(filename=f.filename or "", data=await f.read()) for f in files]
-    outcomes = await run_in_threadpool(
-        service.upload, db_session=db_session, runtime=runtime, kb=kb, uploads=uploads
-    )
+    limit = runtime.settings.ingestion.max_upload_bytes
+    with tempfile.TemporaryDirectory(dir=runtime.settings.uploads_dir, prefix=".in-") as tmp:
+        # To disk in blocks: memory stays flat whatever the files weigh.
+        uploads = [
+            await _spool(f, Path(tmp) / f"{i}.part", limit=limit) for i, f in enumerate(files)
+        ]
+        outcomes = await run_in_threadpool(
+            service.upload, db_session=db_session, runtime=runtime, kb=kb, uploads=uploads
+        )
     return UploadResponse(
         results=[
             UploadResult(
@@ -88,6 +95,20 @@ async def upload_documents(
             for o in outcomes
         ]
     )
+
+
+async def _spool(upload: UploadFile, dest: Path, *, limit: int) -> service.Upload:
+    written = 0
+    with dest.open("wb") as fh:
+        while block := await upload.read(1024 * 1024):
+            written += len(block)
+            if written > limit:
+                raise PayloadTooLarge(
+                    f"{upload.filename!r} is over the limit of {limit} bytes",
+                    details={"file": upload.filename, "limit": limit},
+                )
+            fh.write(block)
+    return service.Upload(filename=upload.filename or "", path=dest)
 
 
 @router.get("/{kb}/documents", response_model=list[DocumentOut])

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +25,41 @@ log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]\u3000-\u303f\uff00-\uffef]+")
 
 
+_CHUNK = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Upload:
+    """A file to index: in memory (CLI, tests) or already streamed to disk (the HTTP API)."""
+
     filename: str
-    data: bytes
+    data: bytes = b""
+    path: Path | None = None
+
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path else len(self.data)
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.path is None:
+            yield self.data
+            return
+        with self.path.open("rb") as fh:
+            while block := fh.read(_CHUNK):
+                yield block
+
+    def is_blank(self) -> bool:
+        return all(not block.strip() for block in self.chunks())
+
+    def digest(self) -> str:
+        sha = hashlib.sha256()
+        for block in self.chunks():
+            sha.update(block)
+        return sha.hexdigest()
+
+    def write_to(self, dest: Path) -> None:
+        with dest.open("wb") as fh:
+            for block in self.chunks():
+                fh.write(block)
 
 
 @dataclass(frozen=True)
@@ -59,14 +91,14 @@ def validate(uploads: list[Upload], *, max_bytes: int) -> list[Upload]:
                 + ", ".join(SUPPORTED_EXTENSIONS),
                 details={"file": up.filename, "supported": list(SUPPORTED_EXTENSIONS)},
             )
-        if len(up.data) > max_bytes:
+        if up.size() > max_bytes:
             raise PayloadTooLarge(
-                f"{up.filename!r} is {len(up.data)} bytes; the limit is {max_bytes}",
+                f"{up.filename!r} is {up.size()} bytes; the limit is {max_bytes}",
                 details={"file": up.filename, "limit": max_bytes},
             )
-        if not up.data.strip():
+        if up.is_blank():
             raise Unprocessable(f"{up.filename!r} is empty", details={"file": up.filename})
-        clean.append(Upload(filename=name, data=up.data))
+        clean.append(Upload(filename=name, data=up.data, path=up.path))
     names = [u.filename for u in clean]
     if len(set(names)) != len(names):
         raise Unprocessable("the same file name appears twice in one upload")
@@ -88,12 +120,12 @@ def create_kb(
     )
 
 
-def _store_original(runtime: Runtime, doc: Document, data: bytes) -> str:
+def _store_original(runtime: Runtime, doc: Document, up: Upload) -> str:
     ext = os.path.splitext(doc.name)[1]
     path = runtime.settings.uploads_dir / str(doc.kb_id) / str(doc.id) / f"v{doc.version}{ext}"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
+    up.write_to(tmp)
     tmp.replace(path)  # atomic: a reader never sees half a file
     return str(path)
 
@@ -105,9 +137,10 @@ def upload(
     clean = validate(uploads, max_bytes=runtime.settings.ingestion.max_upload_bytes)
     outcomes: list[UploadOutcome] = []
     for up in clean:
-        digest = hashlib.sha256(up.data).hexdigest()
+        digest = up.digest()
         doc = knowledge_service.get_document(db_session=db_session, kb_id=kb.id, ref=up.filename)
-        if doc is not None and doc.content_hash == digest and doc.status != DocumentStatus.FAILED:
+        # Only a ready document is a duplicate: one stuck or failed is indexed again.
+        if doc is not None and doc.content_hash == digest and doc.status == DocumentStatus.READY:
             outcomes.append(UploadOutcome(document=doc, job=None, duplicate=True))
             continue
         if doc is None:
@@ -116,7 +149,7 @@ def upload(
                 name=up.filename,
                 doc_type=os.path.splitext(up.filename)[1].lstrip("."),
                 content_hash=digest,
-                size_bytes=len(up.data),
+                size_bytes=up.size(),
                 version=1,
                 status=DocumentStatus.QUEUED,
                 chunk_count=0,
@@ -127,9 +160,9 @@ def upload(
         else:
             # A replacement: the indexed version stays searchable until the new one is ready.
             doc.version += 1
-            doc.content_hash, doc.size_bytes = digest, len(up.data)
+            doc.content_hash, doc.size_bytes = digest, up.size()
             doc.status, doc.error = DocumentStatus.QUEUED, None
-        doc.storage_path = _store_original(runtime, doc, up.data)
+        doc.storage_path = _store_original(runtime, doc, up)
         job = knowledge_service.create_job(db_session=db_session, document=doc)
         outcomes.append(UploadOutcome(document=doc, job=job, duplicate=False))
     db_session.commit()
@@ -184,7 +217,7 @@ def reindex(*, db_session: Session, runtime: Runtime, kb: KnowledgeBase) -> list
             continue
         doc.version += 1
         doc.status, doc.error = DocumentStatus.QUEUED, None
-        doc.storage_path = _store_original(runtime, doc, old.read_bytes())
+        doc.storage_path = _store_original(runtime, doc, Upload(filename=doc.name, path=old))
         jobs.append(
             knowledge_service.create_job(db_session=db_session, document=doc, kind=JobKind.REINDEX)
         )

@@ -36,6 +36,7 @@ from app.conversation.schemas import (
 from app.conversation.turns import handle_turn
 from app.core.config import Settings
 from app.core.errors import AppError, Forbidden, NotFound, Unprocessable
+from app.core.text import message_text, require_text
 from app.openai_compat.schemas import (
     MODEL_ID,
     AssistantMessage,
@@ -77,16 +78,12 @@ def customer_text(body: ChatCompletionRequest, settings: Settings) -> str:
     last = next((m for m in reversed(body.messages) if m.role == "user"), None)
     if last is None:
         raise Unprocessable("messages must contain a user message", details={"param": "messages"})
-    text = last.text().strip()
-    if not text:
-        raise Unprocessable("the last user message has no text", details={"param": "messages"})
     limit = settings.limits.max_message_chars
-    if len(text) > limit:
-        raise Unprocessable(
-            f"message is longer than {limit} characters",
-            details={"limit": limit, "param": "messages"},
-        )
-    return text
+    for earlier in body.messages:
+        if earlier is not last:
+            # Earlier turns seed the stored history: refused here, not in the database.
+            require_text(earlier.text(), param="messages")
+    return message_text(last.text(), limit=limit, param="messages")
 
 
 def require_private_key(key: ApiKey) -> None:

@@ -15,6 +15,7 @@ import json
 import re
 import time
 
+from app.core import secret_key as secret_key_module
 from app.core.errors import Unauthorized
 
 _CUSTOMER_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
@@ -24,6 +25,9 @@ _HEX_MAC = re.compile(r"^[0-9a-fA-F]{64}$")
 
 def signing_secret(secret_key: str, key_id: int) -> str:
     """The secret a host site signs identities with, for one client key."""
+    if secret_key_module.is_known_default(secret_key):
+        # Anyone could sign as any customer with a published key, in any environment.
+        raise RuntimeError("refusing to sign with a known default secret key")
     return hmac.new(
         secret_key.encode(), f"widget-identity:{key_id}".encode(), hashlib.sha256
     ).hexdigest()

@@ -41,12 +41,12 @@ def _asset(name: str) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()[:12]
 
 
-def _widget_key(runtime: Runtime, secret: str, origin: str | None, bucket: str) -> ApiKey:
+def _widget_key(runtime: Runtime, secret: str, origin: str | None, visitor: str) -> ApiKey:
     with session_scope(runtime.session_factory) as db_session:
         key = service.authenticate(db_session=db_session, secret=secret)
         service.check_origin(key, origin)
         db_session.expunge(key)
-    service.check_rate(cache=runtime.cache, settings=runtime.settings, key=key, bucket=bucket)
+    service.check_rate(limiter=runtime.limiter, settings=runtime.settings, key=key, visitor=visitor)
     return key
 
 
@@ -60,9 +60,8 @@ async def widget_key(
 ) -> ApiKey:
     # Not ClientKey: its rate limit is per key, and every visitor of a site shares the key.
     secret = bearer_secret(request)
-    host = request.client.host if request.client else None
-    bucket = service.rate_bucket(x_kefu_visitor, host)
-    key = await run_in_threadpool(_widget_key, runtime, secret, x_kefu_origin, bucket)
+    visitor = service.rate_visitor(x_kefu_visitor, request.scope.get("state", {}).get("client_ip"))
+    key = await run_in_threadpool(_widget_key, runtime, secret, x_kefu_origin, visitor)
     request.state.api_key = key
     return key
 
@@ -99,6 +98,7 @@ def widget_asset(name: str) -> Response:
 def _frame_key(runtime: Runtime, secret: str, origin: str) -> tuple[ApiKey, str]:
     with session_scope(runtime.session_factory) as db_session:
         key = service.authenticate(db_session=db_session, secret=secret)
+        service.require_publishable(key)
         declared = service.check_origin(key, origin)
         db_session.expunge(key)
         return key, declared

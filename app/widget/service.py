@@ -19,9 +19,10 @@ from app.auth import service as auth_service
 from app.auth.models import ApiKey, Role
 from app.conversation import service as conversation_service
 from app.conversation.models import Conversation, ConversationStatus, Message, MessageRole
-from app.core.cache import Cache
 from app.core.config import Settings
 from app.core.errors import AppError, Forbidden, NotFound, Unauthorized, Unprocessable
+from app.core.ratelimit import RateLimiter
+from app.core.text import message_text
 from app.widget import identity
 from app.widget.schemas import WidgetHistory, WidgetMessageIn, WidgetMessageOut
 
@@ -53,26 +54,49 @@ def require_client_role(key: ApiKey) -> None:
         raise Forbidden("the widget takes a client key", code="wrong_key_role")
 
 
-def rate_bucket(visitor_id: str | None, client_host: str | None) -> str:
+def rate_visitor(visitor_id: str | None, client_ip: str | None) -> str:
     """Whom a widget call counts against: the frame's visitor id, else the caller's address."""
     if visitor_id and _VISITOR.match(visitor_id):
         return f"visitor:{visitor_id}"
-    return f"ip:{client_host or 'unknown'}"
+    return f"ip:{client_ip or 'unknown'}"
 
 
-def check_rate(*, cache: Cache, settings: Settings, key: ApiKey, bucket: str) -> None:
-    """429 once a visitor, or the whole site, is over its requests per minute. Blocking."""
+def check_rate(*, limiter: RateLimiter, settings: Settings, key: ApiKey, visitor: str) -> None:
+    """429 once a visitor, or the whole site, is over its requests per minute. Blocking.
+
+    The client IP is limited before this (``ClientIpLimit``): a caller inventing visitor ids
+    runs out of its IP's allowance long before it could use up the site's ceiling.
+    """
     limit = key.rate_limit_per_minute or settings.limits.default_rate_per_minute
     ceiling = limit * KEY_CEILING_FACTOR
-    # A visitor over their own limit does not eat into the site's ceiling.
-    if cache.incr(f"widget-rate:{key.id}:{bucket}", ttl=60.0) > limit:
-        raise _rate_limited(f"rate limit of {limit} requests per minute per visitor exceeded")
-    if cache.incr(f"widget-rate:{key.id}", ttl=60.0) > ceiling:
-        raise _rate_limited(f"this site's rate limit of {ceiling} requests per minute exceeded")
+    verdict = limiter.hit(f"widget-visitor:{key.id}", visitor, limit)
+    if not verdict.allowed:
+        raise _rate_limited(
+            f"rate limit of {limit} requests per minute per visitor exceeded", verdict.retry_after
+        )
+    verdict = limiter.hit("widget-site", str(key.id), ceiling)
+    if not verdict.allowed:
+        raise _rate_limited(
+            f"this site's rate limit of {ceiling} requests per minute exceeded",
+            verdict.retry_after,
+        )
 
 
-def _rate_limited(message: str) -> AppError:
-    return AppError(message, code="rate_limited", status_code=429, headers={"Retry-After": "60"})
+def _rate_limited(message: str, retry_after: int) -> AppError:
+    return AppError(
+        message, code="rate_limited", status_code=429, headers={"Retry-After": str(retry_after)}
+    )
+
+
+def require_publishable(key: ApiKey) -> None:
+    """Only a key bound to sites may sit in a page: the frame's URL holds it in the clear,
+    where a private (/v1) key would be readable by anyone and usable from anywhere."""
+    if not key.allowed_origins:
+        raise Forbidden(
+            "the widget frame takes a publishable key (one with allowed origins); create "
+            "one with `kefu keys create --role client --origin https://your.site`",
+            code="private_key",
+        )
 
 
 def page_origin(origin: str) -> origins.Origin:
@@ -164,16 +188,7 @@ def plan_turn(
     """The conversation the message goes to (None: a new one). Refuses before streaming
     whatever would fail, so errors get a JSON envelope. Retries of a message are the turn's
     business: it replays, waits for or answers them."""
-    text = body.text.strip()
-    if not text:
-        raise Unprocessable("message is empty", code="empty_message")
-    limit = settings.limits.max_message_chars
-    if len(text) > limit:
-        raise Unprocessable(
-            f"message is longer than {limit} characters",
-            code="message_too_long",
-            details={"limit": limit},
-        )
+    message_text(body.text, limit=settings.limits.max_message_chars)
     if body.conversation_id:
         conv: Conversation | None = owned_conversation(
             db_session=db_session, key=key, conversation_id=body.conversation_id

@@ -271,7 +271,7 @@ def test_rate_limit_in_dify_format(dify_app: DifyApp) -> None:
     assert dify_post(dify_app, body(), headers=headers).status_code == 200
     resp = dify_post(dify_app, body(), headers=headers)
     assert resp.status_code == 429 and resp.json()["error_code"] == 429
-    assert resp.headers["retry-after"] == "60"
+    assert 1 <= int(resp.headers["retry-after"]) <= 60
 
 
 def test_keyword_only_hits_get_a_comparable_cosine(dify_app: DifyApp) -> None:

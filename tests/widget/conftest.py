@@ -62,6 +62,8 @@ def build_runtime(
         **settings,
     )
     config.limits.max_message_chars = 500
+    # Every test of the package calls from one address; per-IP limits are tested in security.
+    config.limits.ip_rate_per_minute = 100_000
     runtime = Runtime.build(config, engine=make_engine(f"sqlite:///{db}"), cache=InProcessCache())
     with runtime.session_factory() as s:
         kb = kb_service.create_kb(db_session=s, runtime=runtime, name="shop", description="")
@@ -169,7 +171,7 @@ def other_site() -> Iterator[HostSite]:
 class Keys:
     client: str  # allowed on host_site only
     client_id: int
-    open_client: str  # no allowed origins: anywhere (development)
+    open_client: str  # no allowed origins: a private key, refused by the frame
     other_client: str
     admin: str
 

@@ -107,7 +107,7 @@ def test_rate_limits_are_per_visitor_with_a_site_wide_ceiling(
     first = h | {"X-Kefu-Visitor": _visitor()}
     assert [api.get(missing, headers=first).status_code for _ in range(3)] == [404] * 3
     over = api.get(missing, headers=first)
-    assert _code(over) == (429, "rate_limited") and over.headers["retry-after"] == "60"
+    assert _code(over) == (429, "rate_limited") and 1 <= int(over.headers["retry-after"]) <= 60
     refused = api.post("/widget/api/messages", json=body("hi"), headers=first)
     assert _code(refused) == (429, "rate_limited")
 

@@ -85,15 +85,16 @@ def test_the_frame_is_locked_to_the_keys_origins(
     wrong = api.get("/widget/frame", params={"key": "kefu_" + "x" * 43, "origin": host_site.url})
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthorized"
 
-    anywhere = api.get("/widget/frame", params={"key": keys.open_client, "origin": other_site.url})
-    assert anywhere.status_code == 200
-    assert "frame-ancestors *" in anywhere.headers["content-security-policy"]
+    # A key without allowed origins is a private one (/v1): never put in a page.
+    private = api.get("/widget/frame", params={"key": keys.open_client, "origin": other_site.url})
+    assert private.status_code == 403
+    assert private.json()["error"]["code"] == "private_key"
 
 
 def test_the_frame_escapes_what_it_echoes(api: TestClient, keys: Keys) -> None:
     res = api.get(
         "/widget/frame",
-        params={"key": keys.open_client, "origin": 'http://a"><script>x'},
+        params={"key": keys.client, "origin": 'http://a"><script>x'},
         headers={"Accept": "text/html"},
     )
     assert res.status_code == 422 and res.headers["content-type"].startswith("text/html")
