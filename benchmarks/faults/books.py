@@ -33,7 +33,7 @@ import psycopg
 from benchmarks.faults.drivers import Msg, is_apology
 
 
-def message_books(dsn: str, msgs: list[Msg]) -> dict[str, Any]:
+def message_books(dsn: str, msgs: list[Msg], t0: float = 0.0) -> dict[str, Any]:
     cmids = [m.cmid for m in msgs]
     with psycopg.connect(dsn) as conn:
         users = conn.execute(
@@ -93,7 +93,10 @@ def message_books(dsn: str, msgs: list[Msg]) -> dict[str, Any]:
                     "stored_user_rows": len(uids),
                     "stored_replies": [(c[:60], r, (e or "")[:120]) for c, r, e in rows],
                     "deliveries": m.deliveries,
-                    "attempts": [(a.status, a.kind) for a in m.attempts],
+                    "attempts": [
+                        (round(a.started - t0, 1), a.status, a.kind) for a in m.attempts
+                    ],
+                    "ended": round(m.ended - t0, 1),
                 }
             )
     return {

@@ -401,7 +401,28 @@ def setup(run: Run, stub: TencentStub) -> MsgCrypt:
         timeout=30,
     )
     resp.raise_for_status()
+    warm_up(run)
     return MsgCrypt(token="harnesstoken", encoding_aes_key=aes, receive_id="wxharness0000001")
+
+
+def warm_up(run: Run) -> None:
+    """A few turns (not counted) so each API worker has loaded its models and indexes."""
+
+    async def go() -> None:
+        async with httpx.AsyncClient(timeout=120) as client:
+            await asyncio.gather(
+                *[
+                    client.post(
+                        f"{run.base}/v1/chat/completions",
+                        json={"model": "kefu", "messages": [{"role": "user", "content": q}]},
+                        headers={"Authorization": f"Bearer {run.v1_key}"},
+                    )
+                    for q in QUESTIONS[: 4 * run.args.api_workers]
+                ],
+                return_exceptions=True,
+            )
+
+    asyncio.run(go())
 
 
 async def settle(run: Run) -> None:
@@ -428,6 +449,56 @@ def pct(values: list[float], p: float) -> float:
     return s[k]
 
 
+GRACE = 15.0  # seconds after a fault ends that its effects are still attributed to it
+
+
+def during(run: Run, t: float) -> str:
+    """The fault whose window (with a grace period) holds ``t`` (seconds into the load)."""
+    for f in run.faults:
+        if f["at"] - 1.0 <= t <= f["at"] + f["duration"] + GRACE:
+            return str(f["fault"])
+    return "none"
+
+
+def attribute(run: Run, msgs: list[Msg]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for m in msgs:
+        for a in m.attempts:
+            if a.kind != "ok":
+                d = out.setdefault(during(run, a.started - run.load_started), {})
+                d[f"{m.channel}:{a.kind}"] = d.get(f"{m.channel}:{a.kind}", 0) + 1
+    return out
+
+
+RECORD = re.compile(r"^(\[[0-9a-f]{32}\] )?(DEBUG|INFO|WARNING|ERROR|CRITICAL) |^\[\d{4}-\d\d-\d\d ")
+
+
+def server_errors(log_path: Path) -> dict[str, int]:
+    """Logged exceptions in a kefu log, keyed by the log message and the last exception of
+    the traceback's chain."""
+    counts: dict[str, int] = {}
+    if not log_path.exists():
+        return counts
+    record: list[str] = []
+
+    def flush() -> None:
+        if len(record) > 1 and any("Traceback (most recent" in r for r in record):
+            first = re.sub(r"^\[[^\]]*\]\s*", "", record[0])[:80]
+            tail = [r for r in record[1:] if r.strip() and not r.startswith((" ", "(Background"))]
+            last = re.sub(r"port \d+", "port N", tail[-1] if tail else "")[:120]
+            key = f"{first} <- {last}"
+            counts[key] = counts.get(key, 0) + 1
+
+    for line in log_path.read_text(errors="replace").splitlines():
+        if RECORD.match(line):
+            flush()
+            record = [line]
+        else:
+            record.append(line)
+    flush()
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def summarise(run: Run, wall: float) -> dict[str, Any]:
     msgs = [m for m in run.msgs if m.ended]
     dur = max(0.001, run.load_ended - run.load_started)
@@ -445,7 +516,7 @@ def summarise(run: Run, wall: float) -> dict[str, Any]:
         "n": len(ttft), "p50": round(pct(ttft, 50), 2), "p95": round(pct(ttft, 95), 2),
         "p99": round(pct(ttft, 99), 2),
     }  # fmt: skip
-    message_books = books.message_books(run.topo.pg_dsn, msgs)
+    message_books = books.message_books(run.topo.pg_dsn, msgs, run.load_started)
     doc_books = books.document_books(
         run.topo.pg_dsn, f"http://127.0.0.1:{run.topo.milvus_port}", run.doc_names
     )
@@ -462,6 +533,11 @@ def summarise(run: Run, wall: float) -> dict[str, Any]:
         "latency_s": latency,
         "books": message_books,
         "errors": errors,
+        "errors_by_fault": attribute(run, msgs),
+        "server_exceptions": server_errors(run.topo.logs / "api.log"),
+        "worker_exceptions": {
+            p.name: server_errors(p.log_path) for p in run.topo.procs if p.name.startswith("celery")
+        },
         "documents_books": doc_books,
         "faults": run.faults,
         "faults_injected": injected,
