@@ -69,14 +69,12 @@ def message_books(dsn: str, msgs: list[Msg], t0: float = 0.0) -> dict[str, Any]:
             verdict = "refused"
         elif dup:
             verdict = "duplicated"
-        elif m.outcome == "answered" and rows and not stored_apology:
-            verdict = "answered_once"
-        elif m.outcome in ("answered", "apologised") and (stored_apology or not rows):
-            verdict = "apologised"
+        elif m.outcome == "answered" and rows:
+            verdict = "apologised" if stored_apology else "answered_once"
+        elif m.outcome == "answered":
+            verdict = "answered_unstored"  # the customer got an answer kefu has no record of
         elif m.outcome == "apologised":
             verdict = "apologised"
-        elif m.outcome == "answered" and not rows:
-            verdict = "answered_unstored"  # the customer got an answer kefu has no record of
         else:
             verdict = "lost"
         if m.channel == "wechat" and verdict == "answered_once" and m.deliveries != 1:
@@ -93,9 +91,7 @@ def message_books(dsn: str, msgs: list[Msg], t0: float = 0.0) -> dict[str, Any]:
                     "stored_user_rows": len(uids),
                     "stored_replies": [(c[:60], r, (e or "")[:120]) for c, r, e in rows],
                     "deliveries": m.deliveries,
-                    "attempts": [
-                        (round(a.started - t0, 1), a.status, a.kind) for a in m.attempts
-                    ],
+                    "attempts": [(round(a.started - t0, 1), a.status, a.kind) for a in m.attempts],
                     "ended": round(m.ended - t0, 1),
                 }
             )
@@ -115,18 +111,13 @@ def attempt_errors(msgs: list[Msg]) -> dict[str, Any]:
                 kinds[a.kind] += 1
                 per_channel[m.channel][a.kind] += 1
     visible_500 = sum(
-        1
-        for m in msgs
-        for a in m.attempts
-        if a.status == 500 or a.kind in ("sse_internal_error",)
+        1 for m in msgs for a in m.attempts if a.status == 500 or a.kind in ("sse_internal_error",)
     )
     return {
         "by_kind": dict(kinds),
         "by_channel": {k: dict(v) for k, v in per_channel.items()},
         "customer_visible_500": visible_500,
-        "other_5xx": sum(
-            1 for m in msgs for a in m.attempts if a.status and a.status > 500
-        ),
+        "other_5xx": sum(1 for m in msgs for a in m.attempts if a.status and a.status > 500),
         "retried_messages": sum(1 for m in msgs if len(m.attempts) > 1),
     }
 
@@ -153,7 +144,7 @@ def document_books(dsn: str, milvus_uri: str, names: list[str]) -> dict[str, Any
         if name not in found:
             status["missing_row"] += 1
             problems.append({"name": name, "problem": "no document row"})
-    for doc_id, name, st, error, chunk_count, indexed_version, version in docs:
+    for doc_id, name, st, error, chunk_count, indexed_version, _version in docs:
         status[st] += 1
         rows: list[dict[str, Any]] = []
         for coll in collections:
@@ -173,9 +164,15 @@ def document_books(dsn: str, milvus_uri: str, names: list[str]) -> dict[str, Any
             ordinals_ok = sorted(o for _, o in current) == list(range(chunk_count))
             if dup or missing or not ordinals_ok:
                 problems.append(
-                    {"name": name, "status": st, "chunk_count": chunk_count,
-                     "rows": len(rows), "dup": dup, "missing": missing}
-                )  # fmt: skip
+                    {
+                        "name": name,
+                        "status": st,
+                        "chunk_count": chunk_count,
+                        "rows": len(rows),
+                        "dup": dup,
+                        "missing": missing,
+                    }
+                )
             missing_chunks += missing
         elif st == "failed":
             if not (error or "").strip():

@@ -62,6 +62,9 @@ class Msg:
     deliveries: int = 0  # WeChat: passive replies + sends that reached the customer
     attempts: list[Attempt] = field(default_factory=list)
     conversation_id: str | None = None
+    user: str = ""  # WeChat: the openid
+    passive: bool = False  # WeChat: answered in the callback's own reply
+    late: bool = False  # WeChat: its answer came after the customer's next message
 
     @property
     def latency(self) -> float:
@@ -345,9 +348,11 @@ async def wechat_turn(
         att.ended = time.monotonic()
         if answered_call:
             break
+    msg.user = openid
     if passive is not None:
         msg.first_token = time.monotonic()
         msg.answer = passive
+        msg.passive = True
         msg.deliveries = 1
     # Anything not answered passively must come through custom/send (also after three
     # failed tries: the message may have been stored and answered in the background).
@@ -367,3 +372,39 @@ async def wechat_turn(
         msg.outcome = "apologised" if is_apology(msg.answer) else "answered"
     else:
         msg.outcome = "failed"
+
+
+def reconcile_wechat(msgs: list[Msg], stub: TencentStub) -> dict[str, int]:
+    """Every ``custom/send`` of the run, given to the message it answers: a send goes to the
+    newest message of its customer sent before it; a message that got nothing in its window
+    is owed, and a later window's extra send pays the oldest debt (a late answer, not a lost
+    one and a duplicate). What is left: owed = lost, extra = duplicated."""
+    users: dict[str, list[Msg]] = {}
+    for m in msgs:
+        if m.channel == "wechat" and m.user:
+            users.setdefault(m.user, []).append(m)
+    late = 0
+    for user, ms in users.items():
+        ms.sort(key=lambda m: m.started)
+        counts = [0] * len(ms)
+        for t, _ in stub.sent_to(user):
+            i = max([k for k, m in enumerate(ms) if m.started <= t] or [0])
+            counts[i] += 1
+        owed: list[Msg] = []
+        for m, c in zip(ms, counts, strict=True):
+            got = c + int(m.passive)
+            if got == 0:
+                m.deliveries = 0
+                owed.append(m)
+                continue
+            m.deliveries = 1
+            for _ in range(got - 1):
+                if owed:
+                    debtor = owed.pop(0)
+                    debtor.deliveries, debtor.late = 1, True
+                    if debtor.outcome == "failed":
+                        debtor.outcome = "answered"
+                    late += 1
+                else:
+                    m.deliveries += 1
+    return {"late_answers": late}

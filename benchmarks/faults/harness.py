@@ -30,7 +30,14 @@ import httpx
 
 from app.channels.tencent.crypto import MsgCrypt
 from benchmarks.faults import books
-from benchmarks.faults.drivers import Msg, TencentStub, v1_turn, wechat_turn, widget_turn
+from benchmarks.faults.drivers import (
+    Msg,
+    TencentStub,
+    reconcile_wechat,
+    v1_turn,
+    wechat_turn,
+    widget_turn,
+)
 from benchmarks.faults.topology import ROOT, Topology, wait_until
 
 FAULTS = (
@@ -79,6 +86,7 @@ class Run:
     load_ended: float = 0.0
     deadline: float = 0.0
     notes: list[str] = field(default_factory=list)
+    probes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def log(*parts: Any) -> None:
@@ -88,6 +96,9 @@ def log(*parts: Any) -> None:
 # -- documents -------------------------------------------------------------------------
 
 
+TOPICS = ["套餐", "宽带", "漫游", "积分", "退货"]
+
+
 def document(i: int, big: bool, version: int = 1) -> bytes:
     sections = 14 if big else 2 + i % 3
     lines = [f"# 服务手册 第{i}册 (v{version})\n"]
@@ -95,7 +106,7 @@ def document(i: int, big: bool, version: int = 1) -> bytes:
         lines.append(f"\n## 条款 {i}.{s}\n")
         lines.append(
             "".join(
-                f"第{i}.{s}.{j}条：办理{['套餐', '宽带', '漫游', '积分', '退货'][j % 5]}业务的客户，"
+                f"第{i}.{s}.{j}条：办理{TOPICS[j % 5]}业务的客户，"
                 f"可在{j + 3}个工作日内申请服务项目{j}，费用为{i + j + version}元。"
                 for j in range(24)
             )
@@ -153,9 +164,14 @@ async def doc_status(run: Run) -> dict[str, str]:
 
 
 async def conversation(
-    run: Run, idx: int, channel: str, client: httpx.AsyncClient, crypt: MsgCrypt,
-    stub: TencentStub, rng: random.Random,
-) -> None:  # fmt: skip
+    run: Run,
+    idx: int,
+    channel: str,
+    client: httpx.AsyncClient,
+    crypt: MsgCrypt,
+    stub: TencentStub,
+    rng: random.Random,
+) -> None:
     state: dict[str, Any] = {}
     user = f"u{idx:05d}-{rng.getrandbits(32):08x}"
     for turn in range(run.args.turns):
@@ -177,7 +193,7 @@ async def conversation(
                     client, run.base, run.widget_key, ORIGIN, user, state, msg, run.args.retries
                 )
             else:
-                await wechat_turn(client, run.base, crypt, stub, f"o{user}", msg, send_wait=45)
+                await wechat_turn(client, run.base, crypt, stub, f"o{user}", msg, send_wait=90)
         except Exception as exc:  # a harness bug must not stop the run; it shows in the books
             msg.outcome = "failed"
             run.notes.append(f"driver error {channel}: {type(exc).__name__}: {exc}")
@@ -204,6 +220,7 @@ async def load(run: Run, crypt: MsgCrypt, stub: TencentStub) -> None:
         tasks = [asyncio.create_task(one(i)) for i in range(a.conversations)]
         up = asyncio.create_task(uploader(run, client))
         faults = asyncio.create_task(fault_schedule(run, client))
+        probes = asyncio.create_task(prober(run, client))
         try:
             await asyncio.wait_for(
                 asyncio.gather(*tasks), timeout=max(1.0, run.deadline - time.monotonic())
@@ -219,14 +236,43 @@ async def load(run: Run, crypt: MsgCrypt, stub: TencentStub) -> None:
             run.notes.append(f"{t.get_coro().__name__} cut at the end of the load phase")
             t.cancel()
         await asyncio.gather(up, faults, return_exceptions=True)
+        probes.cancel()
+        await asyncio.gather(probes, return_exceptions=True)
+
+
+async def prober(run: Run, client: httpx.AsyncClient) -> None:
+    """Every 2 s: /healthz latency (is the API serving at all?), turns in flight at the LLM,
+    API workers alive, machine load, documents by status. Tells a stalled service from a
+    starved machine."""
+    while time.monotonic() < run.deadline + 5:
+        t = time.monotonic()
+        probe: dict[str, Any] = {"t": round(t - run.load_started, 1)}
+        try:
+            r = await client.get(f"{run.base}/healthz", timeout=10)
+            probe["healthz_s"] = round(time.monotonic() - t, 3) if r.status_code == 200 else None
+        except httpx.HTTPError:
+            probe["healthz_s"] = None
+        try:
+            probe["llm_in_flight"] = (await asyncio.to_thread(run.topo.llm_stats))["in_flight"]
+        except Exception:
+            probe["llm_in_flight"] = None
+        probe["api_workers"] = len(run.topo.api_worker_pids())
+        probe["load1"] = float(Path("/proc/loadavg").read_text().split()[0])
+        probe["open_msgs"] = sum(1 for m in run.msgs if not m.ended)
+        run.probes.append(probe)
+        await asyncio.sleep(max(0.0, 2.0 - (time.monotonic() - t)))
 
 
 # -- faults ----------------------------------------------------------------------------
 
 
 def record(run: Run, name: str, start: float, **info: Any) -> None:
-    entry = {"fault": name, "at": round(start - run.load_started, 1),
-             "duration": round(time.monotonic() - start, 1), **info}  # fmt: skip
+    entry = {
+        "fault": name,
+        "at": round(start - run.load_started, 1),
+        "duration": round(time.monotonic() - start, 1),
+        **info,
+    }
     run.faults.append(entry)
     log("fault", json.dumps(entry, ensure_ascii=False))
 
@@ -257,13 +303,22 @@ async def kill_api_worker(run: Run) -> None:
         )
     except TimeoutError:
         replaced = False
-    record(run, "kill_api_worker", start, pid=victim, llm_streams_in_flight=in_flight,
-           replaced=replaced, workers_after=len(topo.api_worker_pids()))  # fmt: skip
+    record(
+        run,
+        "kill_api_worker",
+        start,
+        pid=victim,
+        llm_streams_in_flight=in_flight,
+        replaced=replaced,
+        workers_after=len(topo.api_worker_pids()),
+    )
 
 
 def _busy_celery(run: Run) -> int | None:
     """The worker whose log shows a task received and not yet finished."""
-    rx = re.compile(r"Task ingestion\.ingest_document\[([0-9a-f-]+)\] (received|succeeded|failed|retry|raised)")
+    rx = re.compile(
+        r"Task ingestion\.ingest_document\[([0-9a-f-]+)\] (received|succeeded|failed|retry|raised)"
+    )
     for n, proc in enumerate(run.topo.celery):
         if not proc.alive():
             continue
@@ -331,7 +386,13 @@ async def fault_schedule(run: Run, client: httpx.AsyncClient) -> None:
     n = len(wanted)
     for k, name in enumerate(wanted):
         share = (k + 1) / (n + 1.5)
-        while run.done_convs < share * run.args.conversations:
+        # Spaced out, so each fault's effects are told apart (GRACE) from the next one's.
+        not_before = (
+            run.faults[-1]["at"] + run.faults[-1]["duration"] + run.args.fault_gap
+            if run.faults
+            else 0.0
+        ) + run.load_started
+        while run.done_convs < share * run.args.conversations or time.monotonic() < not_before:
             if time.monotonic() > run.deadline - 20:
                 run.notes.append(f"fault {name} not injected: out of time")
                 return
@@ -449,7 +510,7 @@ def pct(values: list[float], p: float) -> float:
     return s[k]
 
 
-GRACE = 15.0  # seconds after a fault ends that its effects are still attributed to it
+GRACE = 12.0  # seconds after a fault ends that its effects are still attributed to it
 
 
 def during(run: Run, t: float) -> str:
@@ -470,7 +531,9 @@ def attribute(run: Run, msgs: list[Msg]) -> dict[str, dict[str, int]]:
     return out
 
 
-RECORD = re.compile(r"^(\[[0-9a-f]{32}\] )?(DEBUG|INFO|WARNING|ERROR|CRITICAL) |^\[\d{4}-\d\d-\d\d ")
+RECORD = re.compile(
+    r"^(\[[0-9a-f]{32}\] )?(DEBUG|INFO|WARNING|ERROR|CRITICAL) |^\[\d{4}-\d\d-\d\d "
+)
 
 
 def server_errors(log_path: Path) -> dict[str, int]:
@@ -499,6 +562,22 @@ def server_errors(log_path: Path) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
+def trace_timings(dsn: str) -> dict[str, Any]:
+    """kefu's own clock per turn (turn_traces.timings), p50/p95/max in ms."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT timings, route FROM turn_traces").fetchall()
+    out: dict[str, Any] = {"turns": len(rows), "routes": {}}
+    for _, route in rows:
+        out["routes"][route] = out["routes"].get(route, 0) + 1
+    for name in ("route_ms", "retrieve_ms", "before_llm_ms", "llm_first_token_ms", "total_ms"):
+        v = [float(t[name]) for t, _ in rows if isinstance(t, dict) and name in t]
+        if v:
+            out[name] = {"p50": round(pct(v, 50)), "p95": round(pct(v, 95)), "max": round(max(v))}
+    return out
+
+
 def summarise(run: Run, wall: float) -> dict[str, Any]:
     msgs = [m for m in run.msgs if m.ended]
     dur = max(0.001, run.load_ended - run.load_started)
@@ -508,14 +587,20 @@ def summarise(run: Run, wall: float) -> dict[str, Any]:
     }
     ttft = [m.first_token - m.started for m in msgs if m.first_token]
     latency = {
-        ch: {"n": len(v), "p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2),
-             "p99": round(pct(v, 99), 2)}
+        ch: {
+            "n": len(v),
+            "p50": round(pct(v, 50), 2),
+            "p95": round(pct(v, 95), 2),
+            "p99": round(pct(v, 99), 2),
+        }
         for ch, v in lat.items()
-    }  # fmt: skip
+    }
     latency["first_token_all"] = {
-        "n": len(ttft), "p50": round(pct(ttft, 50), 2), "p95": round(pct(ttft, 95), 2),
+        "n": len(ttft),
+        "p50": round(pct(ttft, 50), 2),
+        "p95": round(pct(ttft, 95), 2),
         "p99": round(pct(ttft, 99), 2),
-    }  # fmt: skip
+    }
     message_books = books.message_books(run.topo.pg_dsn, msgs, run.load_started)
     doc_books = books.document_books(
         run.topo.pg_dsn, f"http://127.0.0.1:{run.topo.milvus_port}", run.doc_names
@@ -544,6 +629,8 @@ def summarise(run: Run, wall: float) -> dict[str, Any]:
         "faults_missing": [f for f in run.args.faults if f not in injected],
         "upload_errors": run.upload_errors[:20],
         "notes": run.notes,
+        "probes": run.probes,
+        "trace_timings": trace_timings(run.topo.pg_dsn),
         "llm": run.topo.llm_stats(),
         "settings": {k: v for k, v in vars(run.args).items() if k not in ("out",)},
     }
@@ -552,7 +639,9 @@ def summarise(run: Run, wall: float) -> dict[str, Any]:
         "duplicated": c.get("duplicated", 0) + doc_books["duplicated_chunks"],
         "customer_visible_500": errors["customer_visible_500"],
         "documents_unsettled": sum(
-            1 for p in doc_books["problems"] if p.get("problem") in ("not settled", "no document row")
+            1
+            for p in doc_books["problems"]
+            if p.get("problem") in ("not settled", "no document row")
         ),
         "pass": (
             c.get("lost", 0) + c.get("answered_unstored", 0) == 0
@@ -573,7 +662,7 @@ def plot(run: Run, result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     msgs = [m for m in run.msgs if m.ended]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(10, 8.5), sharex=True)
     colours = {"v1": "tab:blue", "widget": "tab:green", "wechat": "tab:orange"}
     for ch, col in colours.items():
         pts = [(m.started - run.load_started, m.latency) for m in msgs if m.channel == ch]
@@ -581,8 +670,13 @@ def plot(run: Run, result: dict[str, Any], path: Path) -> None:
             ax1.scatter(*zip(*pts, strict=True), s=4, c=col, label=ch, alpha=0.6)
     bad = [(m.started - run.load_started, m.latency) for m in msgs if m.outcome != "answered"]
     if bad:
-        ax1.scatter(*zip(*bad, strict=True), s=18, facecolors="none", edgecolors="red",
-                    label="apologised / failed")  # fmt: skip
+        ax1.scatter(
+            *zip(*bad, strict=True),
+            s=18,
+            facecolors="none",
+            edgecolors="red",
+            label="apologised / failed",
+        )
     ax1.set_ylabel("message latency (s, retries included)")
     ax1.set_yscale("log")
     ax1.legend(loc="upper right", fontsize=8)
@@ -593,15 +687,41 @@ def plot(run: Run, result: dict[str, Any], path: Path) -> None:
         counts = [0] * bins
         for e in ends:
             counts[int(e // width)] += 1
-        ax2.bar([i * width for i in range(bins)], [n / width for n in counts], width=width,
-                align="edge", color="tab:gray")  # fmt: skip
+        ax2.bar(
+            [i * width for i in range(bins)],
+            [n / width for n in counts],
+            width=width,
+            align="edge",
+            color="tab:gray",
+        )
     ax2.set_ylabel("messages answered / s")
-    ax2.set_xlabel("seconds into the load phase")
+    pr = run.probes
+    if pr:
+        ax3.plot([p["t"] for p in pr], [p["open_msgs"] for p in pr], label="messages open")
+        ax3.plot(
+            [p["t"] for p in pr],
+            [p["llm_in_flight"] or 0 for p in pr],
+            label="LLM streams in flight",
+        )
+        ax3.plot([p["t"] for p in pr], [p["load1"] for p in pr], label="machine load (1 min)")
+        hz = [(p["t"], p["healthz_s"]) for p in pr if p["healthz_s"] is not None]
+        if hz:
+            ax3b = ax3.twinx()
+            ax3b.plot(*zip(*hz, strict=True), color="black", lw=0.8, ls=":", label="/healthz s")
+            ax3b.set_ylabel("/healthz latency (s)")
+        ax3.legend(loc="upper left", fontsize=7)
+    ax3.set_xlabel("seconds into the load phase")
     for f in result["faults"]:
-        for ax in (ax1, ax2):
+        for ax in (ax1, ax2, ax3):
             ax.axvspan(f["at"], f["at"] + max(f["duration"], 0.5), color="red", alpha=0.15)
-        ax1.annotate(f["fault"], (f["at"], 1), xycoords=("data", "axes fraction"),
-                     rotation=90, va="top", fontsize=7)  # fmt: skip
+        ax1.annotate(
+            f["fault"],
+            (f["at"], 1),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            fontsize=7,
+        )
     v = result["verdict"]
     fig.suptitle(
         f"kefu fault harness: {result['conversations']} conversations, {result['messages']} "
@@ -614,28 +734,45 @@ def plot(run: Run, result: dict[str, Any], path: Path) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.faults", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.faults",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--conversations", type=int, default=500)
     p.add_argument("--turns", type=int, default=2, help="messages per conversation")
     p.add_argument("--concurrency", type=int, default=32, help="conversations at once")
     p.add_argument("--documents", type=int, default=30, help="documents uploaded (demo KB first)")
-    p.add_argument("--upload-spread", type=float, default=120.0,
-                   help="seconds the uploads are spread over")  # fmt: skip
-    p.add_argument("--mix", type=lambda s: [float(x) for x in s.split(",")], default=[4, 4, 2],
-                   help="weights of v1,widget,wechat conversations")  # fmt: skip
-    p.add_argument("--faults", type=lambda s: [] if s == "none" else s.split(","),
-                   default=list(FAULTS), help=f"comma list of {','.join(FAULTS)} or none")  # fmt: skip
+    p.add_argument(
+        "--upload-spread", type=float, default=120.0, help="seconds the uploads are spread over"
+    )
+    p.add_argument(
+        "--mix",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[4, 4, 2],
+        help="weights of v1,widget,wechat conversations",
+    )
+    p.add_argument(
+        "--faults",
+        type=lambda s: [] if s == "none" else s.split(","),
+        default=list(FAULTS),
+        help=f"comma list of {','.join(FAULTS)} or none",
+    )
     p.add_argument("--api-workers", type=int, default=2)
     p.add_argument("--celery-workers", type=int, default=2)
     p.add_argument("--first-token", type=float, default=0.4, help="LLM first-token latency (s)")
     p.add_argument("--tps", type=float, default=40.0, help="LLM tokens per second")
     p.add_argument("--tokens", type=int, default=40, help="LLM tokens per answer")
+    p.add_argument("--fault-gap", type=float, default=15.0, help="least seconds between faults")
     p.add_argument("--llm-fault-seconds", type=float, default=8.0)
     p.add_argument("--llm-first-token-timeout", type=float, default=4.0)
     p.add_argument("--outage", type=float, default=3.0, help="seconds Redis/PostgreSQL stay down")
-    p.add_argument("--visibility-timeout", type=int, default=20,
-                   help="Celery redelivery of a killed worker's task (s)")  # fmt: skip
+    p.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=20,
+        help="Celery redelivery of a killed worker's task (s)",
+    )
     p.add_argument("--retries", type=int, default=5, help="attempts per message (v1, widget)")
     p.add_argument("--time-limit", type=float, default=540.0, help="load phase deadline (s)")
     p.add_argument("--settle", type=float, default=180.0, help="wait for documents (s)")
@@ -652,9 +789,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="kefu-faults-"))
     topo = Topology(
-        work, api_workers=args.api_workers, celery_workers=args.celery_workers,
+        work,
+        api_workers=args.api_workers,
+        celery_workers=args.celery_workers,
         llm={"first_token": args.first_token, "tps": args.tps, "tokens": args.tokens},
-    )  # fmt: skip
+    )
     run = Run(args=args, topo=topo)
     stub = TencentStub()
     # SIGTERM/SIGINT end the run through the finally below (processes killed).
@@ -663,25 +802,48 @@ def main(argv: list[str] | None = None) -> int:
     try:
         crypt = setup(run, stub)
         run.deadline = time.monotonic() + args.time_limit
-        log(f"load: {args.conversations} conversations x {args.turns} turns, "
-            f"{args.concurrency} at once; faults {','.join(args.faults) or 'none'}")  # fmt: skip
+        log(
+            f"load: {args.conversations} conversations x {args.turns} turns, "
+            f"{args.concurrency} at once; faults {','.join(args.faults) or 'none'}"
+        )
         asyncio.run(load(run, crypt, stub))
         log("load done; settling documents")
         asyncio.run(settle(run))
+        run.notes.append(f"wechat: {reconcile_wechat(run.msgs, stub)}")
         result = summarise(run, time.monotonic() - started)
         result["work_dir"] = str(work) if args.keep else None
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
         if args.plot:
             plot(run, result, args.plot)
-        print(json.dumps({k: result[k] for k in (
-            "conversations", "messages", "documents", "load_seconds", "wall_seconds",
-            "throughput_msgs_per_s", "latency_s", "faults_injected", "faults_missing",
-            "verdict")}, indent=1))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    k: result[k]
+                    for k in (
+                        "conversations",
+                        "messages",
+                        "documents",
+                        "load_seconds",
+                        "wall_seconds",
+                        "throughput_msgs_per_s",
+                        "latency_s",
+                        "faults_injected",
+                        "faults_missing",
+                        "verdict",
+                    )
+                },
+                indent=1,
+            )
+        )
         print("books:", json.dumps(result["books"]["counts"]))
         print("errors:", json.dumps(result["errors"]["by_kind"]))
-        print("documents:", json.dumps(result["documents_books"]["status"]),
-              "dup chunks", result["documents_books"]["duplicated_chunks"])  # fmt: skip
+        print(
+            "documents:",
+            json.dumps(result["documents_books"]["status"]),
+            "dup chunks",
+            result["documents_books"]["duplicated_chunks"],
+        )
         code = 0 if result["verdict"]["pass"] else 1
     except KeyboardInterrupt:
         log("interrupted")

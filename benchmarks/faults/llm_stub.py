@@ -19,10 +19,38 @@ import time
 from typing import Any
 
 PIECES = [
-    "根据", "我们", "的", "资料", "[1]", "，", "这个", "问题", "可以", "这样", "处理", "：",
-    "请", "先", "在", "云帆App", "里", "查看", "相关", "说明", "，", "如", "仍有", "疑问",
-    "，", "可以", "随时", "联系", "人工", "客服", "。",
-]  # fmt: skip
+    "根据",
+    "我们",
+    "的",
+    "资料",
+    "[1]",
+    "，",
+    "这个",
+    "问题",
+    "可以",
+    "这样",
+    "处理",
+    "：",
+    "请",
+    "先",
+    "在",
+    "云帆App",
+    "里",
+    "查看",
+    "相关",
+    "说明",
+    "，",
+    "如",
+    "仍有",
+    "疑问",
+    "，",
+    "可以",
+    "随时",
+    "联系",
+    "人工",
+    "客服",
+    "。",
+]
 
 
 class Stub:
@@ -30,9 +58,14 @@ class Stub:
         self.args = args
         self.mode = "ok"
         self.stats: dict[str, Any] = {
-            "requests": 0, "streams_ok": 0, "errors_500": 0, "stalls": 0,
-            "in_flight": 0, "max_in_flight": 0, "client_gone": 0,
-        }  # fmt: skip
+            "requests": 0,
+            "streams_ok": 0,
+            "errors_500": 0,
+            "stalls": 0,
+            "in_flight": 0,
+            "max_in_flight": 0,
+            "client_gone": 0,
+        }
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

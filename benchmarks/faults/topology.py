@@ -66,9 +66,13 @@ class Proc:
         self.name, self.argv, self.log_path = name, argv, log
         self._log = log.open("ab")
         self.popen = subprocess.Popen(
-            argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            argv,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             cwd=str(ROOT),
-        )  # fmt: skip
+        )
 
     @property
     def pid(self) -> int:
@@ -84,10 +88,8 @@ class Proc:
     def stop(self, timeout: float = 20.0) -> None:
         if self.alive():
             self.signal_group(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
         # Anything left in the group (a forked child that outlived its parent) goes too.
         self.signal_group(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -165,27 +167,65 @@ class Topology:
             if os.geteuid() == 0:
                 shutil.chown(self.pg_dir.parent, "postgres", "postgres")
             subprocess.run(
-                [*self._as_pg(), pg_bin("initdb"), "-D", str(self.pg_dir), "-U", "postgres", "--auth=trust",
-                 "-E", "UTF8", "--no-locale"],
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    *self._as_pg(),
+                    pg_bin("initdb"),
+                    "-D",
+                    str(self.pg_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         opts = (
             f"-p {self.pg_port} -c listen_addresses=127.0.0.1 -k {self.pg_dir} "
             "-c max_connections=200 -c shared_buffers=64MB"
         )
         subprocess.run(
-            [*self._as_pg(), pg_bin("pg_ctl"), "-D", str(self.pg_dir), "-o", opts, "-l",
-             str(self.pg_dir.parent / "postgres.log"), "-w", "-t", "60", "start"],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                *self._as_pg(),
+                pg_bin("pg_ctl"),
+                "-D",
+                str(self.pg_dir),
+                "-o",
+                opts,
+                "-l",
+                str(self.pg_dir.parent / "postgres.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         self._pg_started = True
         wait_until(lambda: port_open(self.pg_port), timeout=30, what="postgres")
 
     def stop_pg(self, mode: str = "fast") -> None:
         subprocess.run(
-            [*self._as_pg(), pg_bin("pg_ctl"), "-D", str(self.pg_dir), "-m", mode, "-w", "-t", "60", "stop"],
-            check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                *self._as_pg(),
+                pg_bin("pg_ctl"),
+                "-D",
+                str(self.pg_dir),
+                "-m",
+                mode,
+                "-w",
+                "-t",
+                "60",
+                "stop",
+            ],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def create_db(self) -> None:
         import psycopg
@@ -202,10 +242,24 @@ class Topology:
         # dedup keys) across a restart.
         self.redis = self._start(
             "redis",
-            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
-             "--dir", str(rdir), "--appendonly", "yes", "--appendfsync", "everysec",
-             "--save", "", "--protected-mode", "yes"],
-        )  # fmt: skip
+            [
+                "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(rdir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--protected-mode",
+                "yes",
+            ],
+        )
         wait_until(lambda: port_open(self.redis_port), timeout=30, what="redis")
 
     def stop_redis(self) -> None:
@@ -215,9 +269,19 @@ class Topology:
     def start_milvus(self) -> None:
         self._start(
             "milvus",
-            [sys.executable, "-m", "milvus_lite.cmdline", "server", "--data-dir",
-             str(self.work / "milvus"), "--host", "127.0.0.1", "--port", str(self.milvus_port)],
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "milvus_lite.cmdline",
+                "server",
+                "--data-dir",
+                str(self.work / "milvus"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.milvus_port),
+            ],
+        )
         from pymilvus import MilvusClient
 
         def up() -> bool:
@@ -230,10 +294,20 @@ class Topology:
         o = self.llm_opts
         self._start(
             "llm",
-            [sys.executable, "-m", "benchmarks.faults.llm_stub", "--port", str(self.llm_port),
-             "--first-token", str(o["first_token"]), "--tps", str(o["tps"]),
-             "--tokens", str(int(o["tokens"]))],
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.faults.llm_stub",
+                "--port",
+                str(self.llm_port),
+                "--first-token",
+                str(o["first_token"]),
+                "--tps",
+                str(o["tps"]),
+                "--tokens",
+                str(int(o["tokens"])),
+            ],
+        )
         wait_until(lambda: port_open(self.llm_port), timeout=30, what="scripted LLM")
 
     def llm_control(self, mode: str) -> None:
@@ -273,9 +347,13 @@ class Topology:
 
     def kefu(self, *args: str, check: bool = True) -> str:
         out = subprocess.run(
-            [sys.executable, "-m", "app.cli", *args], env=self.env, cwd=str(ROOT),
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            [sys.executable, "-m", "app.cli", *args],
+            env=self.env,
+            cwd=str(ROOT),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if check and out.returncode != 0:
             raise RuntimeError(f"kefu {' '.join(args)} failed: {out.stderr[-2000:]}")
         return out.stdout.strip()
@@ -283,10 +361,18 @@ class Topology:
     def start_api(self) -> None:
         self.api = self._start(
             "api",
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.api_port),
-             "--workers", str(self.api_workers)],
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "serve",
+                "--port",
+                str(self.api_port),
+                "--workers",
+                str(self.api_workers),
+            ],
             self.env,
-        )  # fmt: skip
+        )
 
         def ready() -> bool:
             url = f"http://127.0.0.1:{self.api_port}/readyz"
@@ -309,10 +395,9 @@ class Topology:
         n = len(self.procs) if n is None else n
         proc = self._start(
             f"celery{n}",
-            [sys.executable, "-m", "app.cli", "worker", "--concurrency", "1",
-             "--loglevel", "INFO"],
+            [sys.executable, "-m", "app.cli", "worker", "--concurrency", "1", "--loglevel", "INFO"],
             self.env,
-        )  # fmt: skip
+        )
         self.celery.append(proc)
         return proc
 
