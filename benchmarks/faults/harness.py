@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -87,6 +88,7 @@ class Run:
     deadline: float = 0.0
     notes: list[str] = field(default_factory=list)
     probes: list[dict[str, Any]] = field(default_factory=list)
+    stack_dumps: int = 0
 
 
 def log(*parts: Any) -> None:
@@ -259,6 +261,25 @@ async def prober(run: Run, client: httpx.AsyncClient) -> None:
         probe["api_workers"] = len(run.topo.api_worker_pids())
         probe["load1"] = float(Path("/proc/loadavg").read_text().split()[0])
         probe["open_msgs"] = sum(1 for m in run.msgs if not m.ended)
+        last_end = max((m.ended for m in run.msgs if m.ended), default=run.load_started)
+        stalled = (
+            probe["open_msgs"] >= max(4, run.args.concurrency // 2)
+            and t - last_end > 8.0
+            and not probe["llm_in_flight"]
+        )
+        if stalled and run.stack_dumps < 3 and shutil.which("py-spy"):
+            # Where the API workers are while nothing finishes (evidence for the report).
+            run.stack_dumps += 1
+            dump = run.topo.logs / f"stall-{probe['t']:.0f}s.txt"
+            for pid in run.topo.api_worker_pids():
+                proc = await asyncio.create_subprocess_exec(
+                    "py-spy", "dump", "--pid", str(pid),
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                )  # fmt: skip
+                out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
+                with dump.open("ab") as f:
+                    f.write(f"== API worker {pid}\n".encode() + out)
+            probe["stack_dump"] = dump.name
         run.probes.append(probe)
         await asyncio.sleep(max(0.0, 2.0 - (time.monotonic() - t)))
 
@@ -385,7 +406,7 @@ async def fault_schedule(run: Run, client: httpx.AsyncClient) -> None:
     wanted = [f for f in FAULTS if f in run.args.faults]
     n = len(wanted)
     for k, name in enumerate(wanted):
-        share = (k + 1) / (n + 1.5)
+        share = (k + 1) / (n + 3)
         # Spaced out, so each fault's effects are told apart (GRACE) from the next one's.
         not_before = (
             run.faults[-1]["at"] + run.faults[-1]["duration"] + run.args.fault_gap
@@ -763,7 +784,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--first-token", type=float, default=0.4, help="LLM first-token latency (s)")
     p.add_argument("--tps", type=float, default=40.0, help="LLM tokens per second")
     p.add_argument("--tokens", type=int, default=40, help="LLM tokens per answer")
-    p.add_argument("--fault-gap", type=float, default=15.0, help="least seconds between faults")
+    p.add_argument("--fault-gap", type=float, default=12.0, help="least seconds between faults")
     p.add_argument("--llm-fault-seconds", type=float, default=8.0)
     p.add_argument("--llm-first-token-timeout", type=float, default=4.0)
     p.add_argument("--outage", type=float, default=3.0, help="seconds Redis/PostgreSQL stay down")
