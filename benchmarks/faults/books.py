@@ -80,6 +80,8 @@ def message_books(dsn: str, msgs: list[Msg], t0: float = 0.0) -> dict[str, Any]:
         if m.channel == "wechat" and verdict == "answered_once" and m.deliveries != 1:
             verdict = "lost"
         counts[verdict] += 1
+        if verdict == "answered_once" and any(e for _, _, e in rows):
+            counts["degraded"] += 1  # answered without the LLM or passages (trace error kept)
         counts["accepted"] += int(accepted)
         per_channel[m.channel][verdict] += 1
         if verdict in ("lost", "duplicated", "answered_unstored") and len(examples[verdict]) < 8:
