@@ -21,10 +21,16 @@ from typing import Any
 
 import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
+from pymilvus.client.utils import SciPyHelper
 
 from knowledge.chunks import Chunk, Hit
 from knowledge.vectorstore.analysis import ANALYZER_PARAMS
 from knowledge.vectorstore.base import SearchFilter, Vectors, VectorStore
+
+# pymilvus checks search data for scipy sparse matrices by executing scipy.sparse on first
+# use, unguarded: the first concurrent searches of a new process (a restarted API worker)
+# raced on it and failed ("partially initialized module 'scipy.sparse._bsr'"). Once, here.
+SciPyHelper.is_spmatrix(None)
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.faults.harness import main
+
+sys.exit(main())

@@ -1,0 +1,410 @@
+"""Customers on three channels (``/v1/chat/completions``, the web widget, WeChat safe mode)
+and a stand-in for Tencent's customer-service API, each behaving as its real client does:
+
+- /v1 and the widget resend a message with the same ``client_message_id`` when the stream
+  breaks, an HTTP 5xx or 429 comes back, or the stream ends in an error event (bounded);
+- WeChat waits 5 s for a callback's answer and retries the same ``MsgId`` up to three times
+  in all; an answer it did not get passively must come through ``custom/send``.
+
+Every attempt's outcome is recorded (status, error kind), and each message's final outcome:
+``answered`` (an answer reached the customer), ``apologised`` (an explicit apology did),
+``failed`` (nothing did).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from app.channels.tencent import payload
+from app.channels.tencent.crypto import MsgCrypt
+
+APOLOGY_MARKS = (
+    "抱歉，系统暂时",  # the failed/unsaved turn and the Tencent channels' apology
+    "Sorry, something went wrong",
+    "Sorry, our system is busy",
+)
+
+
+def is_apology(text: str) -> bool:
+    return any(mark in text for mark in APOLOGY_MARKS)
+
+
+@dataclass
+class Attempt:
+    started: float
+    ended: float = 0.0
+    status: int | None = None  # HTTP status, None when no response came
+    kind: str = "ok"  # ok | transport | timeout | http_<status> | sse_<code> | incomplete
+
+
+@dataclass
+class Msg:
+    channel: str
+    conv: int
+    turn: int
+    cmid: str
+    text: str
+    started: float = 0.0
+    first_token: float | None = None
+    ended: float = 0.0
+    outcome: str = "pending"  # answered | apologised | failed
+    answer: str = ""
+    deliveries: int = 0  # WeChat: passive replies + sends that reached the customer
+    attempts: list[Attempt] = field(default_factory=list)
+    conversation_id: str | None = None
+    user: str = ""  # WeChat: the openid
+    passive: bool = False  # WeChat: answered in the callback's own reply
+    late: bool = False  # WeChat: its answer came after the customer's next message
+
+    @property
+    def latency(self) -> float:
+        return self.ended - self.started
+
+
+class Backoff:
+    DELAYS = (0.5, 1.0, 2.0, 3.0, 4.0, 5.0)
+
+
+def _sse_lines(buf: str) -> tuple[list[str], str]:
+    *events, rest = buf.split("\n\n")
+    return events, rest
+
+
+async def v1_turn(
+    client: httpx.AsyncClient, base: str, key: str, user: str, msg: Msg, retries: int
+) -> None:
+    body: dict[str, Any] = {
+        "model": "kefu",
+        "messages": [{"role": "user", "content": msg.text}],
+        "stream": True,
+        "user": user,
+        "client_message_id": msg.cmid,
+    }
+    headers = {"Authorization": f"Bearer {key}"}
+    for attempt_no in range(retries):
+        att = Attempt(time.monotonic())
+        msg.attempts.append(att)
+        text, finished, error = "", False, None
+        try:
+            async with client.stream(
+                "POST", f"{base}/v1/chat/completions", json=body, headers=headers
+            ) as resp:
+                att.status = resp.status_code
+                if resp.status_code != 200:
+                    raw = await resp.aread()
+                    att.kind = f"http_{resp.status_code}"
+                    error = raw.decode(errors="replace")[:200]
+                else:
+                    buf = ""
+                    async for part in resp.aiter_text():
+                        buf += part
+                        events, buf = _sse_lines(buf)
+                        for ev in events:
+                            for line in ev.split("\n"):
+                                if not line.startswith("data: "):
+                                    continue
+                                data = line[6:]
+                                if data == "[DONE]":
+                                    continue
+                                obj = json.loads(data)
+                                if "error" in obj:
+                                    error = obj["error"].get("code") or "error"
+                                    att.kind = f"sse_{error}"
+                                    text += obj["error"].get("message", "")
+                                    continue
+                                for ch in obj.get("choices", []):
+                                    piece = ch.get("delta", {}).get("content") or ""
+                                    if piece and msg.first_token is None:
+                                        msg.first_token = time.monotonic()
+                                    text += piece
+                                    if ch.get("finish_reason") == "stop":
+                                        finished = True
+                                        msg.conversation_id = (obj.get("kefu") or {}).get(
+                                            "conversation_id"
+                                        )
+                    if not finished and error is None:
+                        att.kind = "incomplete"
+        except httpx.TimeoutException:
+            att.kind = "timeout"
+        except (httpx.TransportError, httpx.StreamError):
+            att.kind = "transport"
+        att.ended = time.monotonic()
+        if finished:
+            msg.answer = text
+            msg.outcome = "apologised" if is_apology(text) else "answered"
+            return
+        if att.kind.startswith("sse_") and is_apology(text):
+            msg.answer = text  # shown to the customer; retried as they would
+            msg.outcome = "apologised"
+        if att.status is not None and 400 <= att.status < 500 and att.status != 429:
+            break  # refused: a resend would be refused too
+        await asyncio.sleep(Backoff.DELAYS[min(attempt_no, len(Backoff.DELAYS) - 1)])
+    if msg.outcome == "pending":
+        msg.outcome = "failed"
+
+
+async def widget_turn(
+    client: httpx.AsyncClient,
+    base: str,
+    key: str,
+    origin: str,
+    visitor: str,
+    state: dict[str, Any],
+    msg: Msg,
+    retries: int,
+) -> None:
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "X-Kefu-Origin": origin,
+        "X-Kefu-Visitor": visitor,
+    }
+    for attempt_no in range(retries):
+        body = {
+            "text": msg.text,
+            "client_message_id": msg.cmid,
+            "visitor_id": visitor,
+            "conversation_id": state.get("conversation_id"),
+        }
+        att = Attempt(time.monotonic())
+        msg.attempts.append(att)
+        text, done, error = "", False, None
+        try:
+            async with client.stream(
+                "POST", f"{base}/widget/api/messages", json=body, headers=headers
+            ) as resp:
+                att.status = resp.status_code
+                if resp.status_code != 200:
+                    await resp.aread()
+                    att.kind = f"http_{resp.status_code}"
+                else:
+                    buf = ""
+                    async for part in resp.aiter_text():
+                        buf += part
+                        events, buf = _sse_lines(buf)
+                        for ev in events:
+                            name, data = None, None
+                            for line in ev.split("\n"):
+                                if line.startswith("event: "):
+                                    name = line[7:]
+                                elif line.startswith("data: "):
+                                    data = json.loads(line[6:])
+                            if name == "delta" and data:
+                                if msg.first_token is None:
+                                    msg.first_token = time.monotonic()
+                                text += data.get("text", "")
+                            elif name == "done" and data:
+                                done = True
+                                state["conversation_id"] = data.get("conversation_id")
+                                msg.conversation_id = state["conversation_id"]
+                            elif name == "error" and data:
+                                error = data.get("code") or "error"
+                                att.kind = f"sse_{error}"
+                                text += data.get("message", "")
+                    if not done and error is None:
+                        att.kind = "incomplete"
+        except httpx.TimeoutException:
+            att.kind = "timeout"
+        except (httpx.TransportError, httpx.StreamError):
+            att.kind = "transport"
+        att.ended = time.monotonic()
+        if done:
+            msg.answer = text
+            msg.outcome = "apologised" if is_apology(text) else "answered"
+            return
+        if error is not None and is_apology(text):
+            msg.answer, msg.outcome = text, "apologised"
+        if att.status is not None and 400 <= att.status < 500 and att.status != 429:
+            break
+        await asyncio.sleep(Backoff.DELAYS[min(attempt_no, len(Backoff.DELAYS) - 1)])
+    if msg.outcome == "pending":
+        msg.outcome = "failed"
+
+
+class TencentStub:
+    """``api.weixin.qq.com`` on 127.0.0.1: any token it issued stays valid (as Tencent keeps
+    the previous one valid for minutes), every ``custom/send`` is recorded per openid."""
+
+    def __init__(self) -> None:
+        self.sends: dict[str, list[tuple[float, str]]] = {}
+        self.token_fetches = 0
+        self.lock = threading.Lock()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                return None
+
+            def do_GET(self) -> None:
+                self._serve()
+
+            def do_POST(self) -> None:
+                self._serve()
+
+            def _serve(self) -> None:
+                url = urlsplit(self.path)
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if url.path == "/cgi-bin/token":
+                    with stub.lock:
+                        stub.token_fetches += 1
+                    reply: dict[str, Any] = {"access_token": "tok", "expires_in": 7200}
+                elif url.path == "/cgi-bin/message/custom/send":
+                    body = json.loads(raw or b"{}")
+                    with stub.lock:
+                        stub.sends.setdefault(body.get("touser", ""), []).append(
+                            (time.monotonic(), body.get("text", {}).get("content", ""))
+                        )
+                    reply = {"errcode": 0, "errmsg": "ok"}
+                else:
+                    reply = {"errcode": 404, "errmsg": "no route"}
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def sent_to(self, openid: str) -> list[tuple[float, str]]:
+        with self.lock:
+            return list(self.sends.get(openid, []))
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+WECHAT_TIMEOUT = 5.0  # WeChat waits 5 s for a callback, then retries (three tries in all)
+WECHAT_TRIES = 3
+
+
+async def wechat_turn(
+    client: httpx.AsyncClient,
+    base: str,
+    crypt: MsgCrypt,
+    stub: TencentStub,
+    openid: str,
+    msg: Msg,
+    send_wait: float,
+) -> None:
+    fields = {
+        "ToUserName": "gh_kefu",
+        "FromUserName": openid,
+        "CreateTime": int(time.time()),
+        "MsgType": "text",
+        "Content": msg.text,
+        "MsgId": msg.cmid,
+    }
+    xml = payload.render(fields)
+    sends_before = len(stub.sent_to(openid))
+    passive: str | None = None
+    answered_call = False
+    for _ in range(WECHAT_TRIES):
+        ts, nonce = str(int(time.time())), str(secrets.randbelow(10**9))
+        encrypted, sig = crypt.seal(xml, timestamp=ts, nonce=nonce)
+        body = payload.render({"ToUserName": "gh_kefu", "Encrypt": encrypted})
+        params = {"encrypt_type": "aes", "msg_signature": sig, "timestamp": ts, "nonce": nonce}
+        att = Attempt(time.monotonic())
+        msg.attempts.append(att)
+        try:
+            resp = await client.post(
+                f"{base}/channels/wechat",
+                params=params,
+                content=body.encode(),
+                headers={"Content-Type": "text/xml"},
+                timeout=WECHAT_TIMEOUT,
+            )
+            att.status = resp.status_code
+            if resp.status_code == 200:
+                answered_call = True
+                if resp.content.strip() not in (b"", b"success"):
+                    outer = payload.parse(resp.content)
+                    plain = crypt.open(
+                        outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"], outer["Encrypt"]
+                    )
+                    passive = payload.parse(plain.encode()).get("Content", "")
+            else:
+                att.kind = f"http_{resp.status_code}"
+        except httpx.TimeoutException:
+            att.kind = "timeout"
+        except httpx.TransportError:
+            att.kind = "transport"
+        att.ended = time.monotonic()
+        if answered_call:
+            break
+    msg.user = openid
+    if passive is not None:
+        msg.first_token = time.monotonic()
+        msg.answer = passive
+        msg.passive = True
+        msg.deliveries = 1
+    # Anything not answered passively must come through custom/send (also after three
+    # failed tries: the message may have been stored and answered in the background).
+    deadline = time.monotonic() + (send_wait if passive is None else 2.0)
+    while time.monotonic() < deadline:
+        sent = stub.sent_to(openid)[sends_before:]
+        if passive is None and sent:
+            msg.first_token = msg.first_token or sent[0][0]
+            msg.answer = sent[0][1]
+            break
+        await asyncio.sleep(0.2)
+    # Extra sends for this message (a duplicate) land within a short grace period.
+    await asyncio.sleep(1.0)
+    sent = stub.sent_to(openid)[sends_before:]
+    msg.deliveries = (1 if passive is not None else 0) + len(sent)
+    if msg.answer:
+        msg.outcome = "apologised" if is_apology(msg.answer) else "answered"
+    else:
+        msg.outcome = "failed"
+
+
+def reconcile_wechat(msgs: list[Msg], stub: TencentStub) -> dict[str, int]:
+    """Every ``custom/send`` of the run, given to the message it answers: a send goes to the
+    newest message of its customer sent before it; a message that got nothing in its window
+    is owed, and a later window's extra send pays the oldest debt (a late answer, not a lost
+    one and a duplicate). What is left: owed = lost, extra = duplicated."""
+    users: dict[str, list[Msg]] = {}
+    for m in msgs:
+        if m.channel == "wechat" and m.user:
+            users.setdefault(m.user, []).append(m)
+    late = 0
+    for user, ms in users.items():
+        ms.sort(key=lambda m: m.started)
+        counts = [0] * len(ms)
+        for t, _ in stub.sent_to(user):
+            i = max([k for k, m in enumerate(ms) if m.started <= t] or [0])
+            counts[i] += 1
+        owed: list[Msg] = []
+        for m, c in zip(ms, counts, strict=True):
+            got = c + int(m.passive)
+            if got == 0:
+                m.deliveries = 0
+                owed.append(m)
+                continue
+            m.deliveries = 1
+            for _ in range(got - 1):
+                if owed:
+                    debtor = owed.pop(0)
+                    debtor.deliveries, debtor.late = 1, True
+                    if debtor.outcome == "failed":
+                        debtor.outcome = "answered"
+                    late += 1
+                else:
+                    m.deliveries += 1
+    return {"late_answers": late}
