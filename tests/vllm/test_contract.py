@@ -8,6 +8,7 @@ hermes tool calls constrained by a strict schema, the tool-result round trip).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from app.llm import (
     Usage,
     tool_message,
 )
+from app.routing import tiebreak
 from tests.vllm.conftest import VLLMServer
 
 USER = [
@@ -171,3 +173,19 @@ async def test_a_request_vllm_refuses_is_a_bad_request(client: LLMClient) -> Non
         await client.complete(USER, max_tokens=100_000)  # beyond --max-model-len 2048
     assert caught.value.status_code == 400
     assert client.breaker_state == "closed"
+
+
+async def test_tiebreak_response_format_constrains_the_reply(
+    client: LLMClient, vllm_server: VLLMServer
+) -> None:
+    # The router's tie-breaker asks for JSON by schema (structured outputs): even a random
+    # model's reply must parse and name one of the two routes.
+    messages = [
+        {"role": "system", "content": "Route this message."},
+        {"role": "user", "content": '{"message": "运费多少", "faq_question": "运费怎么算？"}'},
+    ]
+    extra = {"response_format": tiebreak.RESPONSE_FORMAT, **no_whitespace(vllm_server)}
+    result = await client.complete(
+        messages, max_tokens=tiebreak.MAX_TOKENS, extra_body=seeded(**extra)
+    )
+    assert json.loads(result.text)["route"] in {"faq", "agent"}
