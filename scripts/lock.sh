@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Re-resolve the pinned dependency sets from pyproject.toml (run after changing dependencies,
-# or to take newer releases; then run scripts/test.sh before committing the locks):
+# Re-resolve the pinned dependency sets from pyproject.toml, then run scripts/test.sh and
+# commit the three locks together:
+#   bash scripts/lock.sh             after changing dependencies (other pins stay as they are)
+#   bash scripts/lock.sh --upgrade   to take the newest releases of everything
 #   requirements-test.lock  runtime + st + test extras (scripts/test.sh, .ci/run), Linux x86_64
 #   requirements-st.lock    runtime + st extra (the Docker image), Linux x86_64
 #   requirements.lock       runtime only (scripts/quickstart.sh), any platform
@@ -10,6 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# uv is in the test lock, so the test venv has it; elsewhere: pip install uv.
+if ! command -v uv >/dev/null && [ -x .venv/bin/uv ]; then PATH="$PWD/.venv/bin:$PATH"; fi
 command -v uv >/dev/null || { echo "scripts/lock.sh needs uv: pip install uv" >&2; exit 1; }
 find_links=${KEFU_TORCH_FIND_LINKS:-${PIP_FIND_LINKS:-}}
 if [ -n "$find_links" ]; then
@@ -18,11 +22,10 @@ else
   torch_source=(--extra-index-url "${KEFU_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
                 --index-strategy unsafe-best-match)
 fi
-common=(--python-version 3.11 --quiet --no-header --upgrade)
+# Pins already in the locks are kept unless --upgrade (or --upgrade-package NAME) is given.
+common=(--python-version 3.11 --quiet --no-header "$@")
 linux=(--python-platform x86_64-manylinux_2_28)
-torch_cpu=$(mktemp)
-trap 'rm -f "$torch_cpu"' EXIT
-echo "torch==2.13.0+cpu" > "$torch_cpu"
+torch_cpu=scripts/torch-cpu.txt
 
 uv pip compile pyproject.toml --extra st --extra test "${common[@]}" "${linux[@]}" \
   "${torch_source[@]}" -c "$torch_cpu" -o requirements-test.lock

@@ -100,7 +100,7 @@ def register(cli: typer.Typer) -> None:
                 _follow(runtime, job_ids, timeout, console)
             else:
                 console.print(f"queued {len(job_ids)} job(s): {job_ids}")
-                _list_rejected(rejected, console)
+                _list_failures(rejected, console)
                 if rejected:
                     raise typer.Exit(1)
                 return
@@ -148,11 +148,11 @@ def _report(runtime: Runtime, kb_id: int, rejected: dict[str, str], console: Con
     for path, reason in rejected.items():
         table.add_row(path, "failed", "0", "-", reason)
     console.print(table)
-    _list_rejected(failures, console)
+    _list_failures(failures, console)
     return len(failures)
 
 
-def _list_rejected(failures: dict[str, str], console: Console) -> None:
+def _list_failures(failures: dict[str, str], console: Console) -> None:
     # One unwrapped line per failure: the table wraps long reasons in a narrow terminal.
     for name, reason in failures.items():
         console.print(f"failed: {name}: {reason}", markup=False, highlight=False, soft_wrap=True)

@@ -71,6 +71,20 @@ def event_message(
     return payload.render(fields)
 
 
+def kf_event(*, token: str, open_kfid: str, to: str, created: int | None = None) -> str:
+    """微信客服's documented callback (接收消息和事件): no user, only the account and a Token
+    to call sync_msg with."""
+    fields: dict[str, str | int] = {
+        "ToUserName": to,
+        "CreateTime": created or int(time.time()),
+        "MsgType": "event",
+        "Event": "kf_msg_or_event",
+        "Token": token,
+        "OpenKfId": open_kfid,
+    }
+    return payload.render(fields)
+
+
 def sealed(crypt: MsgCrypt, xml: str, *, to: str) -> tuple[str, dict[str, str]]:
     """A safe-mode (always-encrypted for WeCom) body and its query string."""
     ts, n = now(), nonce()

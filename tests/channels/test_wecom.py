@@ -178,9 +178,7 @@ def test_wechat_customer_service_kf_flow(
     )
 
     def event(token: str) -> str:
-        return wx.event_message(
-            "kf_msg_or_event", user="sys", to=CORP["corp_id"], Token=token, OpenKfId=kf
-        )
+        return wx.kf_event(token=token, open_kfid=kf, to=CORP["corp_id"])
 
     assert post(client, corp_crypt, event("sync-token-1")).status_code == 200
     tencent.wait_for(lambda: len(tencent.delivered("/cgi-bin/kf/send_msg")) >= 1, what="kf")
@@ -247,9 +245,7 @@ def test_kf_cursor_survives_a_restart_and_old_messages_are_not_answered(
         }
 
     def event(token: str) -> str:
-        return wx.event_message(
-            "kf_msg_or_event", user="sys", to=CORP["corp_id"], Token=token, OpenKfId=kf
-        )
+        return wx.kf_event(token=token, open_kfid=kf, to=CORP["corp_id"])
 
     def run(token: str, page: dict[str, object], sends: int) -> None:
         tencent.kf_pages.append(page)
@@ -281,3 +277,33 @@ def stored_cursor(runtime: Runtime, open_kfid: str) -> str | None:
     with runtime.session_factory() as s:
         row = s.get(ChannelCursor, ("wecom_kf", open_kfid))
         return row.cursor if row is not None else None
+
+
+def test_what_each_callback_needs_is_named_when_missing(
+    client: TestClient, corp_crypt: MsgCrypt, tencent: TencentServer
+) -> None:
+    kf_without_token = payload.render(
+        {
+            "ToUserName": CORP["corp_id"],
+            "CreateTime": int(time.time()),
+            "MsgType": "event",
+            "Event": "kf_msg_or_event",
+            "OpenKfId": "wkAJ2GCAAA",
+        }
+    )
+    resp = post(client, corp_crypt, kf_without_token)
+    assert resp.status_code == 400 and resp.json()["error"]["details"]["missing"] == ["Token"]
+
+    text_without_user = payload.render(
+        {
+            "ToUserName": CORP["corp_id"],
+            "CreateTime": int(time.time()),
+            "MsgType": "text",
+            "Content": "在吗",
+            "MsgId": uuid.uuid4().hex,
+        }
+    )
+    resp = post(client, corp_crypt, text_without_user)
+    assert resp.status_code == 400
+    assert resp.json()["error"]["details"]["missing"] == ["FromUserName"]
+    assert tencent.calls == []
