@@ -93,6 +93,7 @@ def message_books(dsn: str, msgs: list[Msg], t0: float = 0.0) -> dict[str, Any]:
                     "stored_user_rows": len(uids),
                     "stored_replies": [(c[:60], r, (e or "")[:120]) for c, r, e in rows],
                     "deliveries": m.deliveries,
+                    "customer_saw": m.answer[:80],
                     "attempts": [(round(a.started - t0, 1), a.status, a.kind) for a in m.attempts],
                     "ended": round(m.ended - t0, 1),
                 }
