@@ -102,7 +102,7 @@ TOPICS = ["套餐", "宽带", "漫游", "积分", "退货"]
 
 
 def document(i: int, big: bool, version: int = 1) -> bytes:
-    sections = 14 if big else 2 + i % 3
+    sections = 10 if big else 1 + i % 2
     lines = [f"# 服务手册 第{i}册 (v{version})\n"]
     for s in range(sections):
         lines.append(f"\n## 条款 {i}.{s}\n")
@@ -800,7 +800,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--retries", type=int, default=5, help="attempts per message (v1, widget)")
     p.add_argument("--time-limit", type=float, default=540.0, help="load phase deadline (s)")
-    p.add_argument("--settle", type=float, default=180.0, help="wait for documents (s)")
+    p.add_argument("--settle", type=float, default=240.0, help="wait for documents (s)")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--log-level", default="WARNING", help="kefu's log level")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/faults.json"))
