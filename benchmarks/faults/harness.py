@@ -547,7 +547,7 @@ def attribute(run: Run, msgs: list[Msg]) -> dict[str, dict[str, int]]:
     for m in msgs:
         for a in m.attempts:
             if a.kind != "ok":
-                d = out.setdefault(during(run, a.started - run.load_started), {})
+                d = out.setdefault(during(run, (a.ended or a.started) - run.load_started), {})
                 d[f"{m.channel}:{a.kind}"] = d.get(f"{m.channel}:{a.kind}", 0) + 1
     return out
 
@@ -655,6 +655,26 @@ def summarise(run: Run, wall: float) -> dict[str, Any]:
         "notes": run.notes,
         "probes": run.probes,
         "trace_timings": trace_timings(run.topo.pg_dsn),
+        "message_log": [
+            [
+                m.channel,
+                m.cmid,
+                m.outcome,
+                round(m.started - run.load_started, 2),
+                round(m.latency, 2),
+                m.deliveries,
+                [
+                    [
+                        round(a.started - run.load_started, 2),
+                        round(a.ended - run.load_started, 2),
+                        a.status,
+                        a.kind,
+                    ]
+                    for a in m.attempts
+                ],
+            ]
+            for m in msgs
+        ],
         "llm": run.topo.llm_stats(),
         "settings": {k: v for k, v in vars(run.args).items() if k not in ("out",)},
     }
