@@ -235,7 +235,7 @@ async def load(run: Run, crypt: MsgCrypt, stub: TencentStub) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         _, late = await asyncio.wait({up, faults}, timeout=120)
         for t in late:
-            run.notes.append(f"{t.get_coro().__name__} cut at the end of the load phase")
+            run.notes.append(f"{'uploads' if t is up else 'faults'} cut at the end of the load")
             t.cancel()
         await asyncio.gather(up, faults, return_exceptions=True)
         probes.cancel()
