@@ -25,6 +25,7 @@ Documents: every uploaded document must end ``ready`` (its Milvus rows exactly i
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -93,6 +94,7 @@ def message_books(dsn: str, msgs: list[Msg], t0: float = 0.0) -> dict[str, Any]:
                     "stored_user_rows": len(uids),
                     "stored_replies": [(c[:60], r, (e or "")[:120]) for c, r, e in rows],
                     "deliveries": m.deliveries,
+                    "customer_saw": m.answer[:80],
                     "attempts": [(round(a.started - t0, 1), a.status, a.kind) for a in m.attempts],
                     "ended": round(m.ended - t0, 1),
                 }
@@ -136,7 +138,16 @@ def document_books(dsn: str, milvus_uri: str, names: list[str]) -> dict[str, Any
         jobs = conn.execute(
             "SELECT status, attempts, count(*) FROM ingestion_jobs GROUP BY status, attempts"
         ).fetchall()
-    client = MilvusClient(uri=milvus_uri, timeout=30)
+    # The milvus-lite server sometimes refuses a new connection at once ("too many pings"
+    # from the other clients' keepalives): a few tries, bounded.
+    for attempt in range(5):
+        try:
+            client = MilvusClient(uri=milvus_uri, timeout=30)
+            break
+        except Exception:
+            if attempt == 4:
+                raise
+            time.sleep(2.0 * (attempt + 1))
     collections = client.list_collections()
     status: Counter[str] = Counter()
     problems: list[dict[str, Any]] = []

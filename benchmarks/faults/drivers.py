@@ -303,7 +303,7 @@ async def wechat_turn(
     msg: Msg,
     send_wait: float,
 ) -> None:
-    fields = {
+    fields: dict[str, str | int] = {
         "ToUserName": "gh_kefu",
         "FromUserName": openid,
         "CreateTime": int(time.time()),

@@ -377,7 +377,7 @@ class Topology:
         def ready() -> bool:
             url = f"http://127.0.0.1:{self.api_port}/readyz"
             with urllib.request.urlopen(url, timeout=3) as r:
-                return r.status == 200
+                return bool(r.status == 200)
 
         wait_until(ready, timeout=180, what="kefu serve /readyz")
         wait_until(
