@@ -79,7 +79,7 @@ def test_oversized_body_is_refused_before_reading(
 def test_readyz_reports_every_component(client: TestClient) -> None:
     resp = client.get("/readyz")
     body = resp.json()
-    assert set(body["components"]) == {"database", "vector_store", "broker", "redis", "llm"}
+    assert set(body["components"]) == {"database", "vector_store", "broker", "redis", "llm", "disk"}
     assert body["components"]["database"]["state"] == "ready"
     assert body["components"]["vector_store"]["state"] == "ready"
     assert body["components"]["broker"]["backend"] == "eager"
