@@ -9,7 +9,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core import secret_key
+from app.core import datadir, secret_key
 from app.core.bus import EventBus, InProcessBus, build_bus
 from app.core.cache import Cache, build_cache
 from app.core.config import Settings
@@ -50,8 +50,7 @@ class Runtime:
         cache: Cache | None = None,
         bus: EventBus | None = None,
     ) -> Runtime:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+        datadir.secure(settings)
         secret_key.resolve(settings)
         db = settings.db
         engine = engine or make_engine(

@@ -25,7 +25,12 @@ from knowledge.models import Document, DocumentStatus, IngestionJob, JobStatus
 
 log = logging.getLogger(__name__)
 
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_RUN = uuid.uuid4().hex[:8]
+
+
+def worker_id() -> str:
+    """This process, at call time: Celery's prefork children each get their own pid."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_RUN}"
 
 
 def _claimable(now: object) -> object:
@@ -48,7 +53,7 @@ def claim(db_session: Session, job_id: int, *, lease_seconds: float) -> bool:
             status=JobStatus.RUNNING,
             attempts=IngestionJob.attempts + 1,
             started_at=now,
-            lease_owner=WORKER_ID,
+            lease_owner=worker_id(),
             lease_until=now + timedelta(seconds=lease_seconds),
         )
         .execution_options(synchronize_session=False)
@@ -80,6 +85,7 @@ class Heartbeat:
         self, session_factory: sessionmaker[Session], job_id: int, *, lease_seconds: float
     ) -> None:
         self._factory, self._job_id, self._lease = session_factory, job_id, lease_seconds
+        self._owner = worker_id()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
 
@@ -101,7 +107,7 @@ class Heartbeat:
                         update(IngestionJob)
                         .where(
                             IngestionJob.id == self._job_id,
-                            IngestionJob.lease_owner == WORKER_ID,
+                            IngestionJob.lease_owner == self._owner,
                             IngestionJob.status == JobStatus.RUNNING,
                         )
                         .values(lease_until=utcnow() + timedelta(seconds=self._lease))

@@ -10,6 +10,7 @@ from celery.signals import worker_ready
 from ingestion import leases, pipeline
 from ingestion.celery_app import INGEST_TASK
 from ingestion.context import get_context
+from knowledge.models import JobStatus
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -24,7 +25,17 @@ from ingestion.context import get_context
 )
 def ingest_document(self: Any, job_id: int) -> str:
     final = self.request.retries >= self.max_retries
-    return pipeline.run_job(job_id, get_context(), final_attempt=final).value
+    ctx = get_context()
+    status = pipeline.run_job(job_id, ctx, final_attempt=final)
+    if status == JobStatus.RUNNING and not self.request.is_eager:
+        # Another worker's lease holds it (a redelivery while it works, or a dead worker's
+        # lease not yet run out): look again when that lease would have expired, so a dead
+        # worker's job is resumed and a live one's is never run twice.
+        raise self.retry(
+            countdown=ctx.settings.ingestion.lease_seconds,
+            max_retries=self.request.retries + 1,
+        )
+    return status.value
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]

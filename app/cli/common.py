@@ -3,8 +3,10 @@ from __future__ import annotations
 import sys
 
 import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
-from app.core import migrations
+from app.core import datadir, migrations
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine
 
@@ -20,17 +22,26 @@ def settings_or_exit() -> Settings:
 def ensure_schema(settings: Settings) -> None:
     """Migrate the embedded database; refuse to run against an outdated external one."""
     url = settings.database_url
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if settings.is_embedded_db:
-        migrations.upgrade(url)
-        return
-    engine = make_engine(url)
+    datadir.secure(settings)
     try:
-        if migrations.pending(engine, url):
-            typer.echo("error: the database schema is out of date: run `kefu migrate`", err=True)
-            raise typer.Exit(1)
-    finally:
-        engine.dispose()
+        if settings.is_embedded_db:
+            migrations.upgrade(url)
+            return
+        engine = make_engine(url)
+        try:
+            if migrations.pending(engine, url):
+                typer.echo(
+                    "error: the database schema is out of date: run `kefu migrate`", err=True
+                )
+                raise typer.Exit(1)
+        finally:
+            engine.dispose()
+    except DBAPIError as exc:
+        # One line an operator can act on, not a page of driver traceback.
+        reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc) else ""
+        where = make_url(url).render_as_string(hide_password=True)
+        typer.echo(f"error: cannot use the database at {where}: {reason}", err=True)
+        raise typer.Exit(1) from None
 
 
 def err(message: str) -> None:

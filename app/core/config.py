@@ -350,6 +350,12 @@ class Settings(BaseSettings):
     timezone: str = Field(
         "Asia/Shanghai", description="Time zone of the current time given to the agent."
     )
+    min_free_disk_mb: int = Field(
+        200,
+        ge=0,
+        description="Below this much free space in the data directory, /readyz reports the "
+        "disk down (uploads and the embedded stores need room).",
+    )
 
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     milvus: MilvusSettings = Field(default_factory=MilvusSettings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any
 
@@ -124,7 +125,29 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", message, details)
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC anywhere in the chain (SQLite reports it as 'database or disk is full')."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a chain is short; a cycle must not hang the handler
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if "database or disk is full" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
+    if is_disk_full(exc):
+        log.error("disk full: %s", exc)
+        return error_response(
+            503,
+            "disk_full",
+            "the server has no disk space left; nothing was stored, try again later",
+            headers={"Retry-After": "60"},
+        )
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal server error")
 
@@ -133,4 +156,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # Its own handler, so a full disk is answered like any client-visible error.
+    app.add_exception_handler(OSError, _unhandled)
     app.add_exception_handler(Exception, _unhandled)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,19 @@ def _timed(fn: Callable[[], str]) -> tuple[State, str, float]:
     except Exception as exc:  # a readiness probe reports every failure, it never raises
         detail, state = f"{type(exc).__name__}: {exc}"[:300], "down"
     return state, detail, round((time.perf_counter() - start) * 1000, 1)
+
+
+def _disk(runtime: Runtime) -> Check:
+    def free() -> str:
+        left = shutil.disk_usage(runtime.settings.data_dir).free // (1024 * 1024)
+        if left < runtime.settings.min_free_disk_mb:
+            raise OSError(
+                f"{left} MB free in the data directory, below {runtime.settings.min_free_disk_mb}"
+            )
+        return f"{left} MB free"
+
+    state, detail, ms = _timed(free)
+    return Check("disk", state, True, "local", detail, ms)
 
 
 def _database(runtime: Runtime) -> Check:
@@ -114,6 +128,6 @@ async def _llm(runtime: Runtime) -> Check:
 
 
 async def readiness(runtime: Runtime, warmup: Warmup) -> list[Check]:
-    blocking = (_database, _vector_store, _broker, _redis)
+    blocking = (_database, _vector_store, _broker, _redis, _disk)
     checks = await asyncio.gather(*(asyncio.to_thread(c, runtime) for c in blocking), _llm(runtime))
     return [warmup.check(), *checks]

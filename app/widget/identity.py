@@ -85,3 +85,30 @@ def verify(token: str, secret: str, *, max_age: int, now: float | None = None) -
             f"identity expires more than {max_age} s from now", code="invalid_identity"
         )
     return customer_id
+
+
+def visitor_token(secret_key: str, key_id: int, visitor_id: str) -> str:
+    """What the server gives a widget visitor: their id, signed for one key. Anonymous
+    conversations are shown only to the holder of the token they were started with."""
+    return f"{visitor_id}.{_visitor_mac(secret_key, key_id, visitor_id)}"
+
+
+def verify_visitor(secret_key: str, key_id: int, token: str | None) -> str | None:
+    """The visitor id of a valid token for this key; None for anything else."""
+    if not token or len(token) > 200:
+        return None
+    visitor_id, _, mac = token.rpartition(".")
+    if not _VISITOR_ID.match(visitor_id) or not _HEX_VISITOR_MAC.match(mac):
+        return None
+    expected = _visitor_mac(secret_key, key_id, visitor_id)
+    return visitor_id if hmac.compare_digest(expected, mac) else None
+
+
+_VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_HEX_VISITOR_MAC = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _visitor_mac(secret_key: str, key_id: int, visitor_id: str) -> str:
+    return hmac.new(
+        secret_key.encode(), f"widget-visitor:{key_id}:{visitor_id}".encode(), hashlib.sha256
+    ).hexdigest()

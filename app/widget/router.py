@@ -33,6 +33,7 @@ _FRAME_CSP = (
     "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}"
 )
 _STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+VISITOR_TOKEN = "X-Kefu-Visitor-Token"
 
 
 @cache
@@ -41,32 +42,53 @@ def _asset(name: str) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()[:12]
 
 
-def _widget_key(runtime: Runtime, secret: str, origin: str | None, visitor: str) -> ApiKey:
+def _widget_key(
+    runtime: Runtime, secret: str, origin: str | None, token: str | None, client_ip: str | None
+) -> tuple[ApiKey, str | None]:
     with session_scope(runtime.session_factory) as db_session:
         key = service.authenticate(db_session=db_session, secret=secret)
         service.check_origin(key, origin)
         db_session.expunge(key)
-    service.check_rate(limiter=runtime.limiter, settings=runtime.settings, key=key, visitor=visitor)
-    return key
+    visitor = service.visitor_of(runtime.settings, key, token)
+    service.check_rate(
+        limiter=runtime.limiter,
+        settings=runtime.settings,
+        key=key,
+        visitor=service.rate_visitor(visitor, client_ip),
+    )
+    return key, visitor
 
 
 async def widget_key(
     request: Request,
     runtime: RuntimeDep,
     x_kefu_origin: Annotated[str | None, Header(description="The host page's origin")] = None,
-    x_kefu_visitor: Annotated[
-        str | None, Header(description="The frame's visitor id (rate limits are per visitor)")
+    x_kefu_visitor_token: Annotated[
+        str | None,
+        Header(description="The visitor token the server issued (frame page or a response)"),
     ] = None,
 ) -> ApiKey:
     # Not ClientKey: its rate limit is per key, and every visitor of a site shares the key.
     secret = bearer_secret(request)
-    visitor = service.rate_visitor(x_kefu_visitor, request.scope.get("state", {}).get("client_ip"))
-    key = await run_in_threadpool(_widget_key, runtime, secret, x_kefu_origin, visitor)
+    client_ip = request.scope.get("state", {}).get("client_ip")
+    key, visitor = await run_in_threadpool(
+        _widget_key, runtime, secret, x_kefu_origin, x_kefu_visitor_token, client_ip
+    )
     request.state.api_key = key
+    request.state.visitor = visitor
     return key
 
 
 WidgetKey = Annotated[ApiKey, Depends(widget_key)]
+
+
+def current_visitor(request: Request, key: WidgetKey) -> str | None:
+    """The visitor id from a valid server-issued token, None without one."""
+    visitor: str | None = request.state.visitor
+    return visitor
+
+
+VisitorDep = Annotated[str | None, Depends(current_visitor)]
 # The signed identity the host page gave the frame: a signed-in customer's conversation is
 # shown to that customer only.
 IdentityHeader = Annotated[str | None, Header(alias="X-Kefu-Identity", max_length=1024)]
@@ -133,6 +155,9 @@ async def widget_frame(
         "bot_name": runtime.settings.bot_name,
         "company": runtime.settings.company_name,
         "max_chars": str(runtime.settings.limits.max_message_chars),
+        # Used when the frame has none stored yet, so even a first message's retry is the
+        # same visitor's.
+        "visitor_token": service.new_visitor_token(runtime.settings, api_key)[1],
         "js_version": _asset("frame.js")[1],
         "css_version": _asset("frame.css")[1],
     }
@@ -152,7 +177,9 @@ async def widget_frame(
     )
 
 
-def _plan(runtime: Runtime, key: ApiKey, body: WidgetMessageIn) -> tuple[str | None, str | None]:
+def _plan(
+    runtime: Runtime, key: ApiKey, body: WidgetMessageIn, visitor: str
+) -> tuple[str | None, str | None]:
     customer_id = service.verified_customer(runtime.settings, key, body.identity)
     with session_scope(runtime.session_factory) as db_session:
         conversation_id = service.plan_turn(
@@ -161,6 +188,7 @@ def _plan(runtime: Runtime, key: ApiKey, body: WidgetMessageIn) -> tuple[str | N
             key=key,
             body=body,
             customer_id=customer_id,
+            visitor=visitor,
         )
     return conversation_id, customer_id
 
@@ -171,20 +199,27 @@ def _plan(runtime: Runtime, key: ApiKey, body: WidgetMessageIn) -> tuple[str | N
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def post_message(body: WidgetMessageIn, key: WidgetKey, runtime: RuntimeDep) -> Response:
-    conversation_id, customer_id = await run_in_threadpool(_plan, runtime, key, body)
+async def post_message(
+    body: WidgetMessageIn, key: WidgetKey, visitor: VisitorDep, runtime: RuntimeDep
+) -> Response:
+    headers = dict(_STREAM_HEADERS)
+    if visitor is None:
+        # A visitor without a token is a new one: the server picks the id, so nobody can
+        # step into another visitor's conversations by naming their id.
+        visitor, headers[VISITOR_TOKEN] = service.new_visitor_token(runtime.settings, key)
+    conversation_id, customer_id = await run_in_threadpool(_plan, runtime, key, body, visitor)
     req = TurnRequest(
         channel=service.CHANNEL,
         text=body.text,
         conversation_id=conversation_id,
-        external_user_id=service.external_user_id(key.id, body.visitor_id),
+        external_user_id=service.external_user_id(key.id, visitor),
         customer_id=customer_id,
         client_message_id=body.client_message_id,
     )
     return StreamingResponse(
         sse.turn_stream(runtime, req, keepalive=KEEPALIVE_SECONDS),
         media_type="text/event-stream",
-        headers=_STREAM_HEADERS,
+        headers=headers,
     )
 
 
@@ -192,6 +227,7 @@ async def post_message(body: WidgetMessageIn, key: WidgetKey, runtime: RuntimeDe
 def conversation_messages(
     conversation_id: str,
     key: WidgetKey,
+    visitor: VisitorDep,
     db_session: SessionDep,
     settings: SettingsDep,
     x_kefu_identity: IdentityHeader = None,
@@ -202,11 +238,14 @@ def conversation_messages(
         key=key,
         conversation_id=conversation_id,
         token=x_kefu_identity,
+        visitor=visitor,
     )
     return service.history(db_session=db_session, conversation=conv)
 
 
-def _check_visible(runtime: Runtime, key: ApiKey, conversation_id: str, token: str | None) -> None:
+def _check_visible(
+    runtime: Runtime, key: ApiKey, conversation_id: str, token: str | None, visitor: str | None
+) -> None:
     with session_scope(runtime.session_factory) as db_session:
         service.visible_conversation(
             db_session=db_session,
@@ -214,6 +253,7 @@ def _check_visible(runtime: Runtime, key: ApiKey, conversation_id: str, token: s
             key=key,
             conversation_id=conversation_id,
             token=token,
+            visitor=visitor,
         )
 
 
@@ -226,11 +266,12 @@ def _check_visible(runtime: Runtime, key: ApiKey, conversation_id: str, token: s
 async def conversation_events(
     conversation_id: str,
     key: WidgetKey,
+    visitor: VisitorDep,
     runtime: RuntimeDep,
     request: Request,
     x_kefu_identity: IdentityHeader = None,
 ) -> Response:
-    await run_in_threadpool(_check_visible, runtime, key, conversation_id, x_kefu_identity)
+    await run_in_threadpool(_check_visible, runtime, key, conversation_id, x_kefu_identity, visitor)
     return StreamingResponse(
         sse.live_events(
             runtime,

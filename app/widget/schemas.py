@@ -12,8 +12,9 @@ class WidgetMessageIn(BaseModel):
     # The length limit is the settings' (checked in the service), not a schema constant.
     text: str
     client_message_id: str = Field(pattern=_CLIENT_ID)
-    # Random per browser, kept in the frame's storage; ties conversations to a visitor.
-    visitor_id: str = Field(pattern=_CLIENT_ID)
+    # Sent by older frames; ignored: the visitor is the one of the X-Kefu-Visitor-Token the
+    # server issued (a client-chosen id would let anyone name another visitor's).
+    visitor_id: str | None = Field(None, pattern=_CLIENT_ID)
     conversation_id: str | None = Field(None, max_length=64)
     identity: str | None = Field(None, max_length=1024)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -140,17 +141,33 @@ def external_user_id(key_id: int, visitor_id: str) -> str:
     return f"key:{key_id}:{visitor_id}"
 
 
-def owned_conversation(*, db_session: Session, key: ApiKey, conversation_id: str) -> Conversation:
-    """The conversation, if this key started it; otherwise 404 (existence is not revealed)."""
+def owned_conversation(
+    *, db_session: Session, key: ApiKey, conversation_id: str, visitor: str | None
+) -> Conversation:
+    """The conversation, if this key started it and, when anonymous, this visitor (the holder
+    of the server-issued visitor token); otherwise 404 (existence is not revealed)."""
     conv = conversation_service.get(db_session=db_session, conversation_id=conversation_id)
     owner = f"key:{key.id}:"
     if (
         conv is None
         or conv.channel != CHANNEL
         or not (conv.external_user_id or "").startswith(owner)
+        or (
+            conv.customer_id is None
+            and (visitor is None or conv.external_user_id != external_user_id(key.id, visitor))
+        )
     ):
         raise NotFound(f"conversation {conversation_id!r} not found")
     return conv
+
+
+def visitor_of(settings: Settings, key: ApiKey, token: str | None) -> str | None:
+    return identity.verify_visitor(settings.secret_key.get_secret_value(), key.id, token)
+
+
+def new_visitor_token(settings: Settings, key: ApiKey) -> tuple[str, str]:
+    visitor = uuid.uuid4().hex
+    return visitor, identity.visitor_token(settings.secret_key.get_secret_value(), key.id, visitor)
 
 
 def verified_customer(settings: Settings, key: ApiKey, token: str | None) -> str | None:
@@ -168,11 +185,20 @@ def check_identity(conversation: Conversation, customer_id: str | None) -> None:
 
 
 def visible_conversation(
-    *, db_session: Session, settings: Settings, key: ApiKey, conversation_id: str, token: str | None
+    *,
+    db_session: Session,
+    settings: Settings,
+    key: ApiKey,
+    conversation_id: str,
+    token: str | None,
+    visitor: str | None,
 ) -> Conversation:
-    """A conversation for history and live events: the key's, and the current customer's."""
+    """A conversation for history and live events: the key's, and the current customer's
+    (or, anonymous, the current visitor's)."""
     customer_id = verified_customer(settings, key, token)
-    conv = owned_conversation(db_session=db_session, key=key, conversation_id=conversation_id)
+    conv = owned_conversation(
+        db_session=db_session, key=key, conversation_id=conversation_id, visitor=visitor
+    )
     check_identity(conv, customer_id)
     return conv
 
@@ -184,6 +210,7 @@ def plan_turn(
     key: ApiKey,
     body: WidgetMessageIn,
     customer_id: str | None,
+    visitor: str,
 ) -> str | None:
     """The conversation the message goes to (None: a new one). Refuses before streaming
     whatever would fail, so errors get a JSON envelope. Retries of a message are the turn's
@@ -191,14 +218,14 @@ def plan_turn(
     message_text(body.text, limit=settings.limits.max_message_chars)
     if body.conversation_id:
         conv: Conversation | None = owned_conversation(
-            db_session=db_session, key=key, conversation_id=body.conversation_id
+            db_session=db_session, key=key, conversation_id=body.conversation_id, visitor=visitor
         )
     else:
         # The same lookup the turn makes, so a retry of a first message finds its conversation.
         conv = conversation_service.find_open(
             db_session=db_session,
             channel=CHANNEL,
-            external_user_id=external_user_id(key.id, body.visitor_id),
+            external_user_id=external_user_id(key.id, visitor),
         )
     if conv is None:
         return None

@@ -98,6 +98,7 @@ def test_readyz_reports_every_component(client: TestClient) -> None:
         "broker",
         "redis",
         "llm",
+        "disk",
     }
     assert body["components"]["database"]["state"] == "ready"
     assert body["components"]["vector_store"]["state"] == "ready"

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from app.auth import service as auth_service
+from app.auth.models import Role
 from app.core.cache import InProcessCache
 from app.core.config import LLMSettings, Settings
 from app.llm import LLMError
@@ -46,7 +48,12 @@ def _client(settings: Settings, runtime_parts: Runtime, base_url: str) -> TestCl
 
 
 def _llm_state(client: TestClient) -> tuple[int, str, str]:
-    resp = client.get("/readyz")
+    # Details (error strings) are shown to admin keys only.
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    with runtime.session_factory() as s:
+        admin = auth_service.create(db_session=s, name="ops", role=Role.ADMIN).secret
+        s.commit()
+    resp = client.get("/readyz", headers={"Authorization": f"Bearer {admin}"})
     llm = resp.json()["components"]["llm"]
     return resp.status_code, llm["state"], llm["detail"]
 

@@ -97,6 +97,8 @@ def e2e_env(
         KEFU_MILVUS_URI=milvus_server,
         KEFU_CELERY_BROKER_URL=broker_url,
         KEFU_CELERY_VISIBILITY_TIMEOUT="3",
+        # A killed worker's claim runs out quickly (a live one's is renewed every second).
+        KEFU_INGEST_LEASE_SECONDS="3",
         KEFU_LOG_JSON="false",
     )
     return env

@@ -3,6 +3,7 @@ key and per visitor; 429 with Retry-After in the error envelope."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -88,12 +89,19 @@ def test_per_key_limit_answers_429_with_retry_after(
 
 
 def test_per_visitor_limit(client: TestClient, session_factory: sessionmaker[Session]) -> None:
-    key = new_key(session_factory, Role.CLIENT, rate_limit_per_minute=2).secret
-    headers = {"Authorization": f"Bearer {key}", "X-Kefu-Visitor": "visitor-0001", **ORIGIN}
+    site = ORIGIN["X-Kefu-Origin"]
+    key = new_key(session_factory, Role.CLIENT, rate_limit_per_minute=2, allowed_origins=[site])
+
+    def visitor() -> dict[str, str]:
+        page = client.get("/widget/frame", params={"key": key.secret, "origin": site})
+        token = re.search(r'data-visitor-token="([^"]+)"', page.text)
+        assert token, page.text
+        return {"Authorization": f"Bearer {key.secret}", "X-Kefu-Visitor-Token": token[1]}
+
     url = "/widget/api/conversations/c-unknown/messages"
-    assert [client.get(url, headers=headers).status_code for _ in range(3)] == [404, 404, 429]
-    other = {**headers, "X-Kefu-Visitor": "visitor-0002"}
-    assert client.get(url, headers=other).status_code == 404
+    first = visitor() | ORIGIN
+    assert [client.get(url, headers=first).status_code for _ in range(3)] == [404, 404, 429]
+    assert client.get(url, headers=visitor() | ORIGIN).status_code == 404
 
 
 def test_client_ip_walks_forwarded_for_through_trusted_proxies_only() -> None:

@@ -17,7 +17,7 @@ from app.runtime import Runtime
 from app.widget import identity
 from app.widget import service as widget_service
 from tests.widget.conftest import HostSite, Keys
-from tests.widget.test_api import body, headers, parse_sse
+from tests.widget.test_api import body, headers, parse_sse, visitor_headers
 
 
 def _secret(runtime: Runtime, key_id: int) -> str:
@@ -51,7 +51,7 @@ def test_a_signed_in_customers_conversation_needs_their_identity(
     """The next person on the browser (signed out, or another account) gets 403, so the frame
     starts afresh instead of showing the previous customer's history and replies."""
     secret = _secret(widget_runtime, keys.client_id)
-    h = headers(keys.client, host_site.url)
+    h = visitor_headers(api, keys.client, host_site.url)
     cid = _start(api, h, identity.sign(secret, "C1001"))
     history = f"/widget/api/conversations/{cid}/messages"
     events = f"/widget/api/conversations/{cid}/events"
@@ -71,9 +71,10 @@ def test_a_signed_in_customers_conversation_needs_their_identity(
     assert _ready(kefu_url + events, mine) == [("ready", {"conversation_id": cid})]
 
     # An anonymous visitor's conversation is theirs with or without a later sign-in.
-    anonymous = _start(api, h, None)
+    visitor = visitor_headers(api, keys.client, host_site.url)
+    anonymous = _start(api, visitor, None)
     for extra in others:
-        res = api.get(f"/widget/api/conversations/{anonymous}/messages", headers=h | extra)
+        res = api.get(f"/widget/api/conversations/{anonymous}/messages", headers=visitor | extra)
         assert res.status_code == 200
 
 
@@ -90,10 +91,6 @@ def _limited_key(runtime: Runtime, origin: str, per_minute: int) -> str:
         return new.secret
 
 
-def _visitor() -> str:
-    return uuid.uuid4().hex
-
-
 def test_rate_limits_are_per_visitor_with_a_site_wide_ceiling(
     api: TestClient,
     widget_runtime: Runtime,
@@ -104,7 +101,7 @@ def test_rate_limits_are_per_visitor_with_a_site_wide_ceiling(
     h = headers(key, host_site.url)
     missing = f"/widget/api/conversations/{uuid.uuid4().hex}/messages"  # 404s count too
 
-    first = h | {"X-Kefu-Visitor": _visitor()}
+    first = visitor_headers(api, key, host_site.url)
     assert [api.get(missing, headers=first).status_code for _ in range(3)] == [404] * 3
     over = api.get(missing, headers=first)
     assert _code(over) == (429, "rate_limited") and 1 <= int(over.headers["retry-after"]) <= 60
@@ -113,13 +110,14 @@ def test_rate_limits_are_per_visitor_with_a_site_wide_ceiling(
 
     # Other visitors of the same site are not held back by the first one.
     for _ in range(4):
-        assert api.get(missing, headers=h | {"X-Kefu-Visitor": _visitor()}).status_code == 404
-    # A caller without a visitor id counts by address.
+        other = visitor_headers(api, key, host_site.url)
+        assert api.get(missing, headers=other).status_code == 404
+    # A caller without a visitor token counts by address.
     assert [api.get(missing, headers=h).status_code for _ in range(4)] == [404] * 3 + [429]
 
     # The whole site: at most KEY_CEILING_FACTOR times the per-visitor limit.
     monkeypatch.setattr(widget_service, "KEY_CEILING_FACTOR", 2)
-    busy = headers(_limited_key(widget_runtime, host_site.url, per_minute=3), host_site.url)
-    codes = [api.get(missing, headers=busy | {"X-Kefu-Visitor": _visitor()}) for _ in range(7)]
+    busy = _limited_key(widget_runtime, host_site.url, per_minute=3)
+    codes = [api.get(missing, headers=visitor_headers(api, busy, host_site.url)) for _ in range(7)]
     assert [c.status_code for c in codes] == [404] * 6 + [429]
     assert _code(codes[-1]) == (429, "rate_limited")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -36,6 +37,14 @@ def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
 
 def headers(key: str, origin: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", "X-Kefu-Origin": origin}
+
+
+def visitor_headers(api: TestClient, key: str, origin: str) -> dict[str, str]:
+    """One visitor's headers: the visitor token the frame page issues, as the frame sends it."""
+    page = api.get("/widget/frame", params={"key": key, "origin": origin})
+    found = re.search(r'data-visitor-token="([^"]+)"', page.text)
+    assert found, page.text
+    return headers(key, origin) | {"X-Kefu-Visitor-Token": found.group(1)}
 
 
 def body(text: str, **extra: Any) -> dict[str, Any]:
@@ -113,7 +122,7 @@ def test_admin_keys_are_refused_in_the_widget(
 def test_a_question_streams_an_answer_with_its_citation_and_history_keeps_it(
     api: TestClient, widget_runtime: Runtime, keys: Keys, host_site: HostSite
 ) -> None:
-    h = headers(keys.client, host_site.url)
+    h = visitor_headers(api, keys.client, host_site.url)
     first = body(FAQ_QUESTION)
     res = api.post("/widget/api/messages", json=first, headers=h)
     assert res.status_code == 200 and res.headers["content-type"].startswith("text/event-stream")
@@ -155,11 +164,15 @@ def test_a_question_streams_an_answer_with_its_citation_and_history_keeps_it(
     with widget_runtime.session_factory() as s:
         conv = s.get(Conversation, cid)
         assert conv is not None and conv.channel == "web"
-        assert conv.external_user_id == f"key:{keys.client_id}:{first['visitor_id']}"
+        visitor = h["X-Kefu-Visitor-Token"].rpartition(".")[0]
+        assert conv.external_user_id == f"key:{keys.client_id}:{visitor}"
 
 
-def start_conversation(api: TestClient, key: str, origin: str) -> str:
-    res = api.post("/widget/api/messages", json=body("hello"), headers=headers(key, origin))
+def start_conversation(
+    api: TestClient, key: str, origin: str, h: dict[str, str] | None = None
+) -> str:
+    h = h or visitor_headers(api, key, origin)
+    res = api.post("/widget/api/messages", json=body("hello"), headers=h)
     return str(parse_sse(res.text)[-1][1]["conversation_id"])
 
 
@@ -238,11 +251,11 @@ def test_bad_input_gets_the_envelope_and_stores_nothing(
 def test_history_and_events_are_private_to_the_key(
     api: TestClient, keys: Keys, host_site: HostSite
 ) -> None:
-    cid = start_conversation(api, keys.other_client, host_site.url)
-    h = headers(keys.client, host_site.url)
+    mine = visitor_headers(api, keys.other_client, host_site.url)
+    cid = start_conversation(api, keys.other_client, host_site.url, mine)
+    h = visitor_headers(api, keys.client, host_site.url)
     assert api.get(f"/widget/api/conversations/{cid}/messages", headers=h).status_code == 404
     assert api.get(f"/widget/api/conversations/{cid}/events", headers=h).status_code == 404
-    mine = headers(keys.other_client, host_site.url)
     assert api.get(f"/widget/api/conversations/{cid}/messages", headers=mine).status_code == 200
 
 

@@ -27,9 +27,12 @@ def test_conversation_round_trip(
         s.commit()
     h = {"Authorization": f"Bearer {mine.secret}", "X-Kefu-Origin": ORIGIN}
     msg = {"text": "hello", "client_message_id": uuid.uuid4().hex, "visitor_id": "visitor-01"}
-    events = parse_sse(client.post("/widget/api/messages", json=msg, headers=h).text)
+    first = client.post("/widget/api/messages", json=msg, headers=h)
+    events = parse_sse(first.text)
     assert events[-1][0] == "done" and events[-1][1]["route"] == "smalltalk"
     cid = events[-1][1]["conversation_id"]
+    # A visitor without a token is given one with the answer; the frame keeps it.
+    h["X-Kefu-Visitor-Token"] = first.headers["X-Kefu-Visitor-Token"]
 
     again = parse_sse(client.post("/widget/api/messages", json=msg, headers=h).text)
     # Replayed from storage: the same answer, under its stored message id.

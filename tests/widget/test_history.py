@@ -13,7 +13,7 @@ from app.conversation import service as conversation_service
 from app.conversation.models import Conversation, Message, MessageRole
 from app.runtime import Runtime
 from tests.widget.conftest import HostSite, Keys
-from tests.widget.test_api import body, counts, headers, parse_sse, start_conversation
+from tests.widget.test_api import body, counts, parse_sse, start_conversation, visitor_headers
 
 
 def test_live_events_reach_the_visitor(
@@ -25,13 +25,14 @@ def test_live_events_reach_the_visitor(
 ) -> None:
     """Over a real socket: the stream says ``ready`` once subscribed, then forwards the agent's
     side of a handoff (only the fields a visitor may see)."""
-    cid = start_conversation(api, keys.client, host_site.url)
+    h = visitor_headers(api, keys.client, host_site.url)
+    cid = start_conversation(api, keys.client, host_site.url, h)
     got: list[tuple[str, dict[str, Any]]] = []
     ready = threading.Event()
 
     def listen() -> None:
         url = f"{kefu_url}/widget/api/conversations/{cid}/events"
-        with httpx.stream("GET", url, headers=headers(keys.client, host_site.url), timeout=30) as r:
+        with httpx.stream("GET", url, headers=h, timeout=30) as r:
             assert r.status_code == 200
             buf = ""
             for text in r.iter_text():
@@ -63,7 +64,8 @@ def test_history_names_the_agent_of_each_agent_message(
     api: TestClient, keys: Keys, host_site: HostSite
 ) -> None:
     """After a reload the frame shows who answered, as the live event did."""
-    cid = start_conversation(api, keys.client, host_site.url)
+    h = visitor_headers(api, keys.client, host_site.url)
+    cid = start_conversation(api, keys.client, host_site.url, h)
     admin = {"Authorization": f"Bearer {keys.admin}"}
     for agent in ("alice", "bob 王"):
         assert api.post(
@@ -79,9 +81,7 @@ def test_history_names_the_agent_of_each_agent_message(
         assert api.post(
             f"/admin/conversations/{cid}/release", json={"agent": agent}, headers=admin
         ).is_success
-    history = api.get(
-        f"/widget/api/conversations/{cid}/messages", headers=headers(keys.client, host_site.url)
-    ).json()
+    history = api.get(f"/widget/api/conversations/{cid}/messages", headers=h).json()
     shown = [(m["role"], m["content"], m["agent"]) for m in history["messages"]]
     assert shown[2:] == [
         ("agent", "alice here", "alice"),
@@ -112,8 +112,8 @@ def test_a_retry_of_a_message_whose_first_attempt_died_is_answered_once(
 ) -> None:
     """The turn answers it (no attempt is running); the widget once waited a minute for an
     answer nobody was making, then gave up with ``in_progress``."""
-    h = headers(keys.client, host_site.url)
-    cid = start_conversation(api, keys.client, host_site.url)
+    h = visitor_headers(api, keys.client, host_site.url)
+    cid = start_conversation(api, keys.client, host_site.url, h)
     user_id = _pending_message(widget_runtime, cid, "attempt-0001")
     retry = body("how long does delivery take?", conversation_id=cid)
     retry["client_message_id"] = "attempt-0001"
@@ -139,14 +139,14 @@ def test_a_retry_of_a_message_whose_first_attempt_died_is_answered_once(
 def test_a_retry_while_a_person_holds_the_conversation_is_not_stored_twice(
     api: TestClient, widget_runtime: Runtime, keys: Keys, host_site: HostSite
 ) -> None:
-    h = headers(keys.client, host_site.url)
+    h = visitor_headers(api, keys.client, host_site.url)
     first = body("I want a human")
     events = parse_sse(api.post("/widget/api/messages", json=first, headers=h).text)
     assert [n for n, _ in events] == ["handoff", "delta", "done"]
     assert events[0][1]["reason"] and events[-1][1]["route"] == "handoff"
     cid = events[-1][1]["conversation_id"]
 
-    waiting = body("are you there?", conversation_id=cid, visitor_id=first["visitor_id"])
+    waiting = body("are you there?", conversation_id=cid)
     events = parse_sse(api.post("/widget/api/messages", json=waiting, headers=h).text)
     assert events == [("done", ANY_DICT)] and events[0][1]["route"] == "human"
     before = counts(widget_runtime)

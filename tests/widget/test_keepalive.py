@@ -16,7 +16,7 @@ from app.conversation.schemas import Done, ReplyEvent, TextDelta, TurnRequest
 from app.runtime import Runtime
 from app.widget import router, sse
 from tests.widget.conftest import HostSite, Keys
-from tests.widget.test_api import body, headers, parse_sse
+from tests.widget.test_api import body, headers, parse_sse, visitor_headers
 
 PING = b": keep-alive\n\n"
 
@@ -38,7 +38,7 @@ def test_an_idle_live_events_stream_sends_keep_alives(
     kefu_url: str, api: TestClient, keys: Keys, host_site: HostSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(router, "KEEPALIVE_SECONDS", 0.05)
-    h = headers(keys.client, host_site.url)
+    h = visitor_headers(api, keys.client, host_site.url)
     started = api.post("/widget/api/messages", json=body("hello"), headers=h)
     cid = parse_sse(started.text)[-1][1]["conversation_id"]
     url = f"{kefu_url}/widget/api/conversations/{cid}/events"

@@ -79,10 +79,13 @@ def chat_site(
         {"faq.csv": FAQ, "members.md": POLICY},
         llm=settings,
     )
-    with runtime.session_factory() as s:
-        key = auth_service.create(db_session=s, name="dev", role=Role.CLIENT)
-        s.commit()
     httpd, host = host_server()
+    with runtime.session_factory() as s:
+        # The frame takes publishable keys only: one bound to the host page's origin.
+        key = auth_service.create(
+            db_session=s, name="dev", role=Role.CLIENT, allowed_origins=[host.url]
+        )
+        s.commit()
     try:
         with Server(create_app(runtime=runtime)) as kefu:
             host.pages["/"] = HOST_PAGE.format(kefu=kefu, key=key.secret, lang="zh")

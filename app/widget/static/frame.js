@@ -9,7 +9,8 @@
     lang: root.dataset.lang === "en" ? "en" : "zh",
     bot: root.dataset.bot || "kefu",
     company: root.dataset.company || "",
-    max: parseInt(root.dataset.max, 10) || 4000
+    max: parseInt(root.dataset.max, 10) || 4000,
+    visitorToken: root.dataset.visitorToken || ""
   };
   var STR = {
     zh: {
@@ -63,8 +64,10 @@
     } catch (e) { memory[name] = value; }
   }
   var conversationId = load("conversation");
-  var visitorId = load("visitor");
-  if (!visitorId) { visitorId = randomId(); store("visitor", visitorId); }
+  // Issued by the server (in this page, or on a response): anonymous conversations are shown
+  // to their visitor only, and a visitor id nobody signed could be anyone's.
+  var visitorToken = load("visitor-token") || cfg.visitorToken || null;
+  store("visitor-token", visitorToken);
   var identity = null;
   // The host page hands over the visitor's identity right after the frame loads; a message
   // sent before that would go out anonymous. A frame opened on its own stops waiting.
@@ -75,7 +78,11 @@
     conversationId = id || null;
     store("conversation", conversationId);
   }
-  function newVisitor() { visitorId = randomId(); store("visitor", visitorId); }
+  function newVisitor() { visitorToken = null; store("visitor-token", null); }
+  function keepVisitor(response) {
+    var token = response.headers.get("X-Kefu-Visitor-Token");
+    if (token && token !== visitorToken) { visitorToken = token; store("visitor-token", token); }
+  }
   // Another customer (or nobody) is signed in now: forget the conversation and what it showed.
   function startFresh() {
     setConversation(null);
@@ -265,9 +272,10 @@
 
   // --- the API (same origin as this frame)
   function headers(extra) {
-    // The visitor id: rate limits are per visitor. The identity: a signed-in customer's
-    // conversation is only shown while that customer is signed in.
-    var h = { Authorization: "Bearer " + cfg.key, "X-Kefu-Origin": cfg.origin, "X-Kefu-Visitor": visitorId };
+    // The visitor token: whose anonymous conversations these are. The identity: a signed-in
+    // customer's conversation is only shown while that customer is signed in.
+    var h = { Authorization: "Bearer " + cfg.key, "X-Kefu-Origin": cfg.origin };
+    if (visitorToken) h["X-Kefu-Visitor-Token"] = visitorToken;
     if (identity) h["X-Kefu-Identity"] = identity;
     for (var k in extra || {}) h[k] = extra[k];
     return h;
@@ -394,11 +402,12 @@
           method: "POST",
           headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
           body: JSON.stringify({
-            text: text, client_message_id: clientId, visitor_id: visitorId,
+            text: text, client_message_id: clientId,
             conversation_id: conversationId, identity: identity
           })
         });
       } catch (e) { continue; }
+      keepVisitor(res);
       if (!res.ok) {
         var err = await errorOf(res);
         var stale = err.code === "not_found" || err.code === "conversation_closed" || err.code === "identity_mismatch";
