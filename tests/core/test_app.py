@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import main
-from app.auth.models import ApiKey
+from app.auth import service as auth_service
+from app.auth.models import ApiKey, Role
 from app.conversation import warmup
 from app.main import create_app
 from app.runtime import Runtime
@@ -143,7 +144,7 @@ def test_readyz_says_starting_until_the_models_and_indexes_are_warm(
 
         gate.set()
         assert client.app.state.warmup.finished.wait(60)  # type: ignore[attr-defined]
-        ready = client.get("/readyz")
+        ready = client.get("/readyz", headers=_admin(runtime))
         assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
         assert "faq_index_ms" in ready.json()["components"]["warmup"]["detail"]
         # The first message finds the router built and the FAQ pairs embedded.
@@ -160,7 +161,15 @@ def test_a_failed_warm_up_is_unavailable_not_ready(
     monkeypatch.setattr(main, "warm", broken)
     with TestClient(create_app(runtime=runtime, warm=True)) as client:
         assert client.app.state.warmup.finished.wait(30)  # type: ignore[attr-defined]
-        resp = client.get("/readyz")
+        resp = client.get("/readyz", headers=_admin(runtime))
     assert resp.status_code == 503 and resp.json()["status"] == "unavailable"
     warm_state = resp.json()["components"]["warmup"]
     assert warm_state["state"] == "down" and "/models/e5" in warm_state["detail"]
+
+
+def _admin(runtime: Runtime) -> dict[str, str]:
+    """Readiness details (timings, error strings) are shown to admin keys only."""
+    with runtime.session_factory() as s:
+        secret = auth_service.create(db_session=s, name="ops", role=Role.ADMIN).secret
+        s.commit()
+    return {"Authorization": f"Bearer {secret}"}

@@ -64,8 +64,12 @@ def test_sigterm_during_ingestion_exits_promptly_and_requeues(tmp_path: Path) ->
             done_before = count("succeeded")
 
             server.start()
-            ready = httpx.get(server.url + "/readyz", timeout=30)
-            assert ready.status_code == 200, ready.text
+            # Ready once warm: the models and indexes load after the port opens.
+            wait_until(
+                lambda: httpx.get(server.url + "/readyz", timeout=30).status_code == 200,
+                timeout=120,
+                what="the next instance to be ready",
+            )
 
             # The backlog is long (that is the point); the next instance working on it is enough.
             wait_until(
