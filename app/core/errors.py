@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,30 @@ class Unprocessable(AppError):
     code = "unprocessable"
 
 
+# Seconds a client should wait before retrying after an outage of the database: a restart or
+# failover takes seconds, and an earlier retry only adds load to a pool that is reconnecting.
+DATABASE_RETRY_AFTER = 3
+
+
+def database_unavailable(exc: BaseException) -> AppError | None:
+    """A 503 when ``exc`` is the database being unreachable (refused, dropped, restarting, the
+    pool exhausted waiting for it); None for any other error, a bug or a constraint, which
+    stays a 500 or its own answer. Every layer that turns errors into answers asks this."""
+    if isinstance(exc, AppError):
+        return exc if exc.status_code == 503 else None
+    outage = isinstance(exc, OperationalError | PoolTimeout) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    if not outage:
+        return None
+    return AppError(
+        "the service is temporarily unavailable; please retry shortly",
+        code="unavailable",
+        status_code=503,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -124,7 +150,19 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", message, details)
 
 
-async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    outage = database_unavailable(exc)
+    if outage is None:
+        return await _unhandled(request, exc)
+    # An outage is expected operations, not a bug: one line, no traceback per request.
+    log.warning("database unavailable: %s", type(exc.__cause__ or exc).__name__)
+    return error_response(outage.status_code, outage.code, outage.message, None, outage.headers)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc) is not None:
+        # Raised by a middleware (outside the handlers by type): still a 503.
+        return await _database_error(request, exc)
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal server error")
 
@@ -133,4 +171,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(Exception, _unhandled)
