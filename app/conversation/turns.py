@@ -311,6 +311,8 @@ async def run_turn(runtime: Runtime, req: TurnRequest) -> TurnOutcome:
             out.replayed = event.replayed
         elif isinstance(event, Error):
             out.error = event.code
-            # What was streamed stays the answer; with nothing streamed, the apology is.
-            out.answer = out.answer or event.message
+            # The answer could not be stored: delivered anyway, it would be an answer with no
+            # record and no trace, and the retry that answers the kept message a second one.
+            # The customer gets the error's own text ("please send it again") instead.
+            out.answer, out.citations, out.handoff = event.message, [], False
     return out

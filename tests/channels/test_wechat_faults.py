@@ -1,0 +1,76 @@
+"""WeChat under faults: an answer that could not be stored, and a callback whose worker died
+mid-turn. The app (TestClient), the real knowledge base, the scripted Tencent server."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from app.agent import prompts as agent_prompts
+from app.channels.tencent import payload
+from app.conversation import turns
+from app.conversation.models import Message
+from app.main import create_app
+from app.runtime import Runtime
+from tests.channels import tencent_client as wx
+from tests.channels.conftest import OA, plain_mode, wait_idle
+from tests.channels.tencent_server import TencentServer
+
+URL = "/channels/wechat"
+FAQ_ANSWER = "在订单详情页点击“申请发票”即可开具电子发票。"
+
+
+def _ids() -> tuple[str, str]:
+    return "o" + uuid.uuid4().hex[:27], str(uuid.uuid4().int % 10**19)
+
+
+def _stored(runtime: Runtime, openid: str) -> list[tuple[str, str]]:
+    from app.conversation.models import Conversation
+
+    with runtime.session_factory() as s:
+        rows = s.execute(
+            select(Message.role, Message.content)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Conversation.external_user_id == openid)
+            .order_by(Message.id)
+        ).all()
+    return [(str(r.value if hasattr(r, "value") else r), c) for r, c in rows]
+
+
+@pytest.mark.parametrize("budget", [4.0, 0.0])
+def test_an_answer_that_could_not_be_stored_is_not_delivered(
+    bot: Runtime,
+    tencent: TencentServer,
+    monkeypatch: pytest.MonkeyPatch,
+    budget: float,
+) -> None:
+    """Passive reply (budget 4 s) or custom/send (budget 0): the customer is asked to send
+    the message again, never given the answer that has no record."""
+    tencent.reset()
+    plain_mode(bot, monkeypatch)
+    monkeypatch.setattr(bot.settings.channels, "wechat_reply_budget", budget)
+
+    def database_down(*_: object) -> None:
+        raise OperationalError("INSERT", {}, ConnectionError("database went away"))
+
+    monkeypatch.setattr(turns, "_persist", database_down)
+    openid, mid = _ids()
+    unsaved = agent_prompts.load().unsaved("zh")
+    with TestClient(create_app(runtime=bot)) as client:
+        xml = wx.text_message("怎么开发票", user=openid, msg_id=mid)
+        resp = client.post(URL, params=wx.plain_query(OA["token"]), content=xml.encode())
+        assert resp.status_code == 200
+        if budget:
+            assert payload.parse(resp.content)["Content"] == unsaved
+        else:
+            assert resp.content == b"success"
+            tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")
+        wait_idle(client, tencent)
+    sent = [s.body["text"]["content"] for s in tencent.delivered()]
+    assert sent == ([] if budget else [unsaved])
+    assert FAQ_ANSWER not in resp.text
+    assert _stored(bot, openid) == [("user", "怎么开发票")]  # kept: a retry answers it
