@@ -9,11 +9,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
 
 from app.agent import prompts as agent_prompts
 from app.channels.tencent import payload
-from app.conversation import turns
+from app.channels.tencent.lease import LEASE_TTL, LIVE
+from app.channels.wechat.service import dedup_key
+from app.conversation import retries, turns
 from app.conversation.models import Message
+from app.conversation.prepare import prepare
+from app.conversation.schemas import TurnRequest
+from app.conversation.turns import run_turn
 from app.main import create_app
 from app.runtime import Runtime
 from tests.channels import tencent_client as wx
@@ -74,3 +80,52 @@ def test_an_answer_that_could_not_be_stored_is_not_delivered(
     assert sent == ([] if budget else [unsaved])
     assert FAQ_ANSWER not in resp.text
     assert _stored(bot, openid) == [("user", "怎么开发票")]  # kept: a retry answers it
+
+
+def _post(client: TestClient, openid: str, mid: str) -> tuple[int, bytes]:
+    xml = wx.text_message("怎么开发票", user=openid, msg_id=mid)
+    resp = client.post(URL, params=wx.plain_query(OA["token"]), content=xml.encode())
+    return resp.status_code, resp.content
+
+
+async def _store_question(runtime: Runtime, req: TurnRequest) -> None:
+    """What a worker killed mid-turn leaves: the turn's first stage done (message stored)."""
+    prep = await run_in_threadpool(prepare, runtime, req)
+    # Its in-progress marker lapses with the process (the turn's own retry mechanism, tested
+    # in tests/agent/test_retries.py); gone at once here rather than 15 s later.
+    runtime.cache.delete(retries.marker(prep.user_message_id))
+
+
+@pytest.mark.parametrize("died", ["before answering", "after storing the answer"])
+def test_a_retry_after_the_first_attempt_died_answers_once(
+    dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch, died: str
+) -> None:
+    """The state a killed worker leaves: the customer's message stored (and maybe its answer,
+    never delivered), the MsgId claimed by a lease nobody renews. WeChat's retry takes the
+    message over once the lease lapses, and the customer gets the answer exactly once; a
+    later retry changes nothing."""
+    tencent.reset()
+    plain_mode(dedup_bot, monkeypatch)
+    openid, mid = _ids()
+    req = TurnRequest(
+        channel="wechat", text="怎么开发票", external_user_id=openid, client_message_id=mid
+    )
+    passive: list[str] = []
+    with TestClient(create_app(runtime=dedup_bot)) as client:
+        assert client.portal is not None
+        first_stage = _store_question if died == "before answering" else run_turn
+        client.portal.call(first_stage, dedup_bot, req)
+        assert dedup_bot.cache.add(dedup_key({"MsgId": mid}), LIVE, ttl=LEASE_TTL)
+
+        status, body = _post(client, openid, mid)
+        assert status == 200
+        if body == b"success":  # the passive budget ran out: the answer follows by custom/send
+            tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")
+        else:
+            passive.append(payload.parse(body)["Content"])
+        wait_idle(client, tencent)
+        assert _post(client, openid, mid) == (200, b"success")
+        wait_idle(client, tencent)
+    given = passive + [s.body["text"]["content"] for s in tencent.delivered()]
+    assert given == [FAQ_ANSWER]
+    assert _stored(dedup_bot, openid) == [("user", "怎么开发票"), ("assistant", FAQ_ANSWER)]
