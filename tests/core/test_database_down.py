@@ -122,3 +122,25 @@ async def test_a_turn_refuses_before_storing_while_the_database_is_down(outage: 
     chunks = [c async for c in sse.turn_stream(outage.runtime, req, keepalive=15)]
     assert len(chunks) == 1 and chunks[0].startswith(b"event: error\n")
     assert b'"code": "unavailable"' in chunks[0]
+
+
+def test_an_exhausted_pool_is_503_too(pg_url: str, pg_engine: Engine, settings: Settings) -> None:
+    """Every connection busy past pool_timeout (a slow database, a burst): 503, not 500."""
+    with Session(pg_engine) as s:
+        secret = auth_service.create(db_session=s, name="pool", role=Role.CLIENT).secret
+        s.commit()
+    engine = make_engine(pg_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    runtime = Runtime.build(settings, engine=engine, cache=InProcessCache())
+    auth = {"Authorization": f"Bearer {secret}"}
+    try:
+        with TestClient(create_app(runtime=runtime)) as client:
+            assert client.get("/v1/models", headers=auth).status_code == 200
+            with engine.connect():  # the pool's only connection, held
+                resp = client.get("/v1/models", headers=auth)
+            assert resp.status_code == 503
+            _unavailable(resp.json(), resp.headers)
+            assert client.get("/v1/models", headers=auth).status_code == 200
+    finally:
+        runtime.ingestion.close()
+        runtime.index.close()
+        engine.dispose()
