@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.agent import prompts as agent_prompts
 from app.channels.tencent import payload
-from app.channels.tencent.lease import LEASE_TTL, LIVE
+from app.channels.tencent.lease import LEASE_TTL, LIVE, owed_key
+from app.channels.wechat import outbox
 from app.channels.wechat.service import dedup_key
 from app.conversation import retries, turns
 from app.conversation.models import Message
@@ -23,7 +24,7 @@ from app.conversation.turns import run_turn
 from app.main import create_app
 from app.runtime import Runtime
 from tests.channels import tencent_client as wx
-from tests.channels.conftest import OA, plain_mode, wait_idle
+from tests.channels.conftest import OA, Gate, channels_of, plain_mode, wait_idle
 from tests.channels.tencent_server import TencentServer
 
 URL = "/channels/wechat"
@@ -115,7 +116,7 @@ def test_a_retry_after_the_first_attempt_died_answers_once(
         assert client.portal is not None
         first_stage = _store_question if died == "before answering" else run_turn
         client.portal.call(first_stage, dedup_bot, req)
-        assert dedup_bot.cache.add(dedup_key({"MsgId": mid}), LIVE, ttl=LEASE_TTL)
+        assert dedup_bot.cache.add(dedup_key({"MsgId": mid}), LIVE + "dead-worker", ttl=LEASE_TTL)
 
         status, body = _post(client, openid, mid)
         assert status == 200
@@ -129,3 +130,82 @@ def test_a_retry_after_the_first_attempt_died_answers_once(
     given = passive + [s.body["text"]["content"] for s in tencent.delivered()]
     assert given == [FAQ_ANSWER]
     assert _stored(dedup_bot, openid) == [("user", "怎么开发票"), ("assistant", FAQ_ANSWER)]
+
+
+def _backdate(runtime: Runtime, msg_id: str, seconds: float) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.core.db import utcnow
+
+    with runtime.session_factory.begin() as s:
+        s.execute(
+            update(Message)
+            .where(Message.client_message_id == msg_id)
+            .values(created_at=utcnow() - timedelta(seconds=seconds))
+        )
+
+
+@pytest.mark.parametrize("died", ["before answering", "after storing the answer"])
+def test_an_owed_answer_is_sent_after_its_process_died(
+    dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch, died: str
+) -> None:
+    """WeChat was told ``success`` (so it never retries) and the worker died before sending:
+    the message is marked owed beyond the process, and another process's sweep sends the
+    answer once its lease has lapsed, exactly once."""
+    tencent.reset()
+    openid, mid = _ids()
+    req = TurnRequest(
+        channel="wechat", text="怎么开发票", external_user_id=openid, client_message_id=mid
+    )
+    key = dedup_key({"MsgId": mid})
+    with TestClient(create_app(runtime=dedup_bot)) as client:
+        portal = client.portal
+        assert portal is not None
+        portal.call(_store_question if died == "before answering" else run_turn, dedup_bot, req)
+        dedup_bot.cache.set(owed_key(key), "1", ttl=60)  # owed; its lease lapsed with it
+        _backdate(dedup_bot, mid, 10)
+        channels = channels_of(client)
+        assert portal.call(outbox.sweep, channels) == 1
+        tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")
+        wait_idle(client, tencent)
+        assert portal.call(outbox.sweep, channels) == 0  # delivered: done
+        assert dedup_bot.cache.get(owed_key(key)) is None
+        # Not owed (WeChat still retries it, or its marks were lost): the sweep leaves it.
+        other, other_mid = _ids()
+        portal.call(
+            run_turn,
+            dedup_bot,
+            TurnRequest(
+                channel="wechat",
+                text="怎么开发票",
+                external_user_id=other,
+                client_message_id=other_mid,
+            ),
+        )
+        _backdate(dedup_bot, other_mid, 10)
+        assert portal.call(outbox.sweep, channels) == 0
+    assert [s.body["text"]["content"] for s in tencent.delivered()] == [FAQ_ANSWER]
+    assert tencent.delivered()[0].body["touser"] == openid
+    assert _stored(dedup_bot, openid) == [("user", "怎么开发票"), ("assistant", FAQ_ANSWER)]
+
+
+def test_an_answer_is_owed_until_custom_send_delivers_it(
+    dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tencent.reset()
+    plain_mode(dedup_bot, monkeypatch)
+    monkeypatch.setattr(dedup_bot.settings.channels, "wechat_reply_budget", 0.2)
+    openid, mid = _ids()
+    key = dedup_key({"MsgId": mid})
+    gate = Gate()
+    with TestClient(create_app(runtime=dedup_bot)) as client:
+        channels_of(client).run_turn = gate
+        assert _post(client, openid, mid) == (200, b"success")
+        assert dedup_bot.cache.get(owed_key(key)) == "1"
+        gate.opened.set()
+        tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")
+        wait_idle(client, tencent)
+    assert dedup_bot.cache.get(owed_key(key)) is None
+    assert dedup_bot.cache.get(key) == "done"

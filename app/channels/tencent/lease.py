@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 
 from starlette.concurrency import run_in_threadpool
 
@@ -24,7 +25,7 @@ from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-LIVE = "live"
+LIVE = "live:"  # + the holder's token
 DONE = "done"
 # Below WeChat's 5 s between tries, so the retry after a dead attempt sees the lease lapse
 # within its own reply budget.
@@ -33,12 +34,31 @@ _RENEW_EVERY = 1.0
 _POLL = 0.25
 
 
+def owed_key(key: str) -> str:
+    return f"{key}:owed"
+
+
 class Lease:
-    def __init__(self, runtime: Runtime, key: str) -> None:
-        self.runtime, self.key = runtime, key
+    def __init__(self, runtime: Runtime, key: str, token: str) -> None:
+        self.runtime, self.key, self.token = runtime, key, token
         self._renewal = asyncio.get_running_loop().create_task(
-            keep_alive(runtime, key, LIVE, ttl=LEASE_TTL, every=_RENEW_EVERY)
+            keep_alive(runtime, key, token, ttl=LEASE_TTL, every=_RENEW_EVERY)
         )
+
+    async def held(self) -> bool:
+        """False when another attempt took the message over (this one stalled past the
+        lease): that one delivers. A lapsed, untaken lease (Redis restarted) still counts."""
+        with contextlib.suppress(Exception):
+            value = await run_in_threadpool(self.runtime.cache.get, self.key)
+            return value is None or value == self.token
+        return True
+
+    async def owe(self) -> None:
+        """Record, beyond this process, that the answer is owed through custom/send: WeChat
+        was told ``success`` and will not retry, so if this process dies the sweep
+        (app.channels.wechat.outbox) takes the message over once the lease lapses."""
+        with contextlib.suppress(Exception):
+            await run_in_threadpool(self.runtime.cache.set, owed_key(self.key), "1", ttl=DEDUP_TTL)
 
     async def release(self) -> None:
         """Stop renewing (the lease lapses): a retry may answer the message again."""
@@ -50,6 +70,7 @@ class Lease:
         await self.release()
         with contextlib.suppress(Exception):  # the lease lapses; a retry may re-deliver
             await run_in_threadpool(self.runtime.cache.set, self.key, DONE, ttl=DEDUP_TTL)
+            await run_in_threadpool(self.runtime.cache.delete, owed_key(self.key))
 
 
 async def acquire(runtime: Runtime, key: str, *, wait: float) -> Lease | None:
@@ -58,12 +79,13 @@ async def acquire(runtime: Runtime, key: str, *, wait: float) -> Lease | None:
     answered, or another attempt is still alive at the end of ``wait``."""
     cache = runtime.cache
     deadline = time.monotonic() + max(0.0, wait)
+    token = LIVE + uuid.uuid4().hex
     while True:
-        if await run_in_threadpool(cache.add, key, LIVE, ttl=LEASE_TTL):
-            return Lease(runtime, key)
+        if await run_in_threadpool(cache.add, key, token, ttl=LEASE_TTL):
+            return Lease(runtime, key, token)
         held = await run_in_threadpool(cache.get, key)
         # Anything but a live lease (done, or a claim of an older version) was answered.
-        if held is not None and held != LIVE:
+        if held is not None and not held.startswith(LIVE):
             return None
         if time.monotonic() >= deadline:
             return None

@@ -135,6 +135,8 @@ class TencentChannels:
             if lease is not None:
                 await lease.finish()
             return turn.result() or None
+        if lease is not None:
+            await lease.owe()
         self.spawn(self.deliver_later(turn, send, lease))
         return None
 
@@ -151,6 +153,10 @@ class TencentChannels:
             text = await turn
             if text and send is None:
                 log.error("answer not delivered: the channel has no API credentials to send with")
+            elif lease is not None and not await lease.held():
+                log.warning("another attempt took this message over: it sends the answer")
+                await lease.release()
+                return
             elif text and send is not None:  # no text: a human holds the conversation
                 for piece in split_text(text):
                     await self.send(send, piece)
@@ -184,6 +190,19 @@ class TencentChannels:
         return False
 
     # -- human agents' replies ---------------------------------------------------------
+
+    def every(self, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``job`` every ``seconds`` for the life of the app (failures logged)."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await job()
+                except Exception:
+                    log.exception("periodic channel job failed")
+
+        self._listeners.append(asyncio.get_running_loop().create_task(loop()))
 
     def listen(self, channel: str, deliver: Deliver) -> None:
         """Deliver what the handoff API publishes on ``channel:<name>`` (agent messages)."""
