@@ -19,7 +19,7 @@ from app.channels.tencent.sources import with_sources
 from app.conversation.schemas import TurnOutcome, TurnRequest
 from app.conversation.turns import run_turn
 from app.core.bus import Event, channel_topic
-from app.core.errors import AppError
+from app.core.errors import AppError, database_unavailable
 from app.core.logging import mask_pii
 from app.runtime import Runtime
 
@@ -199,8 +199,11 @@ class TencentChannels:
                 await asyncio.sleep(seconds)
                 try:
                     await job()
-                except Exception:
-                    log.exception("periodic channel job failed")
+                except Exception as exc:
+                    if database_unavailable(exc) is None:
+                        log.exception("periodic channel job failed")
+                    else:  # an outage: one line per run, not a traceback every few seconds
+                        log.warning("periodic channel job skipped: database unavailable")
 
         self._listeners.append(asyncio.get_running_loop().create_task(loop()))
 
