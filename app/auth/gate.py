@@ -10,6 +10,7 @@ before any path lookup (so nobody can probe which knowledge bases exist).
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -18,7 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.dependencies import CHALLENGE, authenticate_secret, parse_bearer
 from app.auth.models import ApiKey, Role
-from app.core.errors import AppError, error_body
+from app.core.errors import AppError, database_unavailable, error_body
+
+log = logging.getLogger(__name__)
 
 # Routes whose callers prove themselves otherwise: signed callbacks (WeChat, WeCom), Dify's
 # own auth (which answers in Dify's envelope, also before the body), public pages.
@@ -61,6 +64,14 @@ class AuthGate:
         except AppError as exc:
             await _refuse(send, exc, openai=path.startswith(_OPENAI))
             return
+        except Exception as exc:
+            # Outside the app's exception handlers: a database outage must still be a 503.
+            outage = database_unavailable(exc)
+            if outage is None:
+                raise
+            log.warning("database unavailable for authentication: %s", type(exc).__name__)
+            await _refuse(send, outage, openai=path.startswith(_OPENAI))
+            return
         # The route's own dependency reuses it instead of asking the database again.
         scope.setdefault("state", {})["gate_key"] = key
         await self.app(scope, receive, send)
@@ -70,6 +81,8 @@ async def _refuse(send: Send, exc: AppError, *, openai: bool) -> None:
     body: dict[str, Any] = error_body(exc.code, exc.message, exc.details)
     if openai:
         kind = {401: "authentication_error", 403: "permission_error"}.get(exc.status_code)
+        if exc.status_code >= 500:
+            kind = "server_error"
         body["error"] |= {"type": kind or "invalid_request_error", "param": None}
     data = json.dumps(body).encode()
     headers = [
@@ -78,7 +91,7 @@ async def _refuse(send: Send, exc: AppError, *, openai: bool) -> None:
         # The body was never read: the connection cannot be reused for another request.
         (b"connection", b"close"),
     ]
-    if exc.status_code == 401:
-        headers += [(k.lower().encode(), v.encode()) for k, v in CHALLENGE.items()]
+    extra = {**(exc.headers or {}), **(CHALLENGE if exc.status_code == 401 else {})}
+    headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
     await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": data})

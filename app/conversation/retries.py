@@ -47,12 +47,19 @@ def _stored_reply(runtime: Runtime, prep: Prepared) -> tuple[TurnOutcome, int] |
         return stored_outcome(prep.conversation_id, reply), reply.id
 
 
-async def heartbeat(runtime: Runtime, prep: Prepared) -> None:
+async def keep_alive(runtime: Runtime, key: str, value: str, *, ttl: float, every: float) -> None:
+    """Hold ``key`` while this task runs (cancel it to stop): it lapses ``ttl`` seconds after
+    the process holding it dies, which is how a retry tells a live attempt from a dead one.
+    Turn markers and the WeChat/WeCom channels' message claims both rest on it."""
     while True:
-        await run_in_threadpool(
-            runtime.cache.set, marker(prep.user_message_id), "1", ttl=MARKER_TTL
-        )
-        await asyncio.sleep(_MARKER_EVERY)
+        await run_in_threadpool(runtime.cache.set, key, value, ttl=ttl)
+        await asyncio.sleep(every)
+
+
+async def heartbeat(runtime: Runtime, prep: Prepared) -> None:
+    await keep_alive(
+        runtime, marker(prep.user_message_id), "1", ttl=MARKER_TTL, every=_MARKER_EVERY
+    )
 
 
 async def wait_for_first_attempt(

@@ -36,6 +36,7 @@ from app.conversation.schemas import (
 from app.conversation.state import Answer, Prepared
 from app.conversation.summary import schedule_summary
 from app.core.bus import HANDOFF_TOPIC, conversation_topic
+from app.core.errors import database_unavailable
 from app.core.lang import detect_lang
 from app.routing import RouteDecision, tiebreak
 from app.routing.faqs import ensure_loaded
@@ -225,7 +226,15 @@ async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[Reply
     could not be stored (the customer's message stays, and a retry answers it).
     """
     started = time.perf_counter()
-    prep = await run_in_threadpool(prepare, runtime, req)
+    try:
+        prep = await run_in_threadpool(prepare, runtime, req)
+    except Exception as exc:
+        # The database is away before anything is stored: an AppError, which every channel
+        # answers as its 503 (a streamed one as an "unavailable" event), never a 500.
+        outage = database_unavailable(exc)
+        if outage is None:
+            raise
+        raise outage from exc
     if prep.replay is not None:
         for event in retries.replayed(prep.replay, prep.conversation_id, prep.reply_id):
             yield event
@@ -302,6 +311,8 @@ async def run_turn(runtime: Runtime, req: TurnRequest) -> TurnOutcome:
             out.replayed = event.replayed
         elif isinstance(event, Error):
             out.error = event.code
-            # What was streamed stays the answer; with nothing streamed, the apology is.
-            out.answer = out.answer or event.message
+            # The answer could not be stored: delivered anyway, it would be an answer with no
+            # record and no trace, and the retry that answers the kept message a second one.
+            # The customer gets the error's own text ("please send it again") instead.
+            out.answer, out.citations, out.handoff = event.message, [], False
     return out

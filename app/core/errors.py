@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,30 @@ class UnsupportedMediaType(AppError):
 class Unprocessable(AppError):
     status_code = 422
     code = "unprocessable"
+
+
+# Seconds a client should wait before retrying after an outage of the database: a restart or
+# failover takes seconds, and an earlier retry only adds load to a pool that is reconnecting.
+DATABASE_RETRY_AFTER = 3
+
+
+def database_unavailable(exc: BaseException) -> AppError | None:
+    """A 503 when ``exc`` is the database being unreachable (refused, dropped, restarting, the
+    pool exhausted waiting for it); None for any other error, a bug or a constraint, which
+    stays a 500 or its own answer. Every layer that turns errors into answers asks this."""
+    if isinstance(exc, AppError):
+        return exc if exc.status_code == 503 else None
+    outage = isinstance(exc, OperationalError | PoolTimeout) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    if not outage:
+        return None
+    return AppError(
+        "the service is temporarily unavailable; please retry shortly",
+        code="unavailable",
+        status_code=503,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
 
 
 _STATUS_CODES = {
@@ -139,7 +165,19 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    outage = database_unavailable(exc)
+    if outage is None:
+        return await _unhandled(request, exc)
+    # An outage is expected operations, not a bug: one line, no traceback per request.
+    log.warning("database unavailable: %s", type(exc.__cause__ or exc).__name__)
+    return error_response(outage.status_code, outage.code, outage.message, None, outage.headers)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc) is not None:
+        # Raised by a middleware (outside the handlers by type): still a 503.
+        return await _database_error(request, exc)
     if is_disk_full(exc):
         log.error("disk full: %s", exc)
         return error_response(
@@ -158,4 +196,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     # Its own handler, so a full disk is answered like any client-visible error.
     app.add_exception_handler(OSError, _unhandled)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(Exception, _unhandled)

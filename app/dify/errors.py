@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.errors import AppError
+from app.core.errors import AppError, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,9 @@ def as_dify_error(exc: Exception) -> DifyError | None:
         return DifyError(
             exc.status_code, exc.status_code, exc.message, details=exc.details, headers=exc.headers
         )
+    outage = database_unavailable(exc)
+    if outage is not None:
+        return DifyError(503, 503, outage.message, headers=outage.headers)
     if isinstance(exc, StarletteHTTPException):
         headers = dict(exc.headers) if exc.headers else None
         return DifyError(exc.status_code, exc.status_code, str(exc.detail), headers=headers)

@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.models import ApiKey
-from app.core.errors import AppError, error_body
+from app.core.errors import AppError, database_unavailable, error_body
 from app.deps import ClientKey, RuntimeDep
 from app.openai_compat import service, streaming
 from app.openai_compat.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
@@ -56,6 +56,13 @@ class OpenAIRoute(APIRoute):
                 message = f"invalid request: {field}: {first['msg']}" if details else "invalid"
                 return _openai_error(
                     422, "validation_error", message, {"param": field or None, "errors": details}
+                )
+            except Exception as exc:
+                outage = database_unavailable(exc)
+                if outage is None:
+                    raise
+                return _openai_error(
+                    outage.status_code, outage.code, outage.message, None, outage.headers
                 )
 
         return handle

@@ -35,7 +35,7 @@ from app.conversation.schemas import (
 )
 from app.conversation.turns import handle_turn
 from app.core.config import Settings
-from app.core.errors import AppError, Forbidden, NotFound, Unprocessable
+from app.core.errors import AppError, Forbidden, NotFound, Unprocessable, database_unavailable
 from app.core.text import message_text, require_text
 from app.openai_compat.schemas import (
     MODEL_ID,
@@ -247,6 +247,12 @@ def completion_id() -> str:
 
 
 def internal_error(exc: Exception) -> AppError:
+    """The error a failed turn answers: 503 for a database outage (retrying later helps),
+    otherwise a logged 500."""
+    outage = database_unavailable(exc)
+    if outage is not None:
+        log.warning("openai-compatible turn: database unavailable")
+        return outage
     log.error("openai-compatible turn failed", exc_info=exc)
     return AppError(
         "internal server error", code="internal_error", status_code=500, headers=NO_RETRY
@@ -264,7 +270,12 @@ async def complete(runtime: Runtime, req: TurnRequest) -> ChatCompletion:
     except Exception as exc:
         raise internal_error(exc) from exc
     if turn.error is not None:
-        raise AppError(turn.error.message, code=turn.error.code, status_code=500, headers=NO_RETRY)
+        # "unavailable": the answer could not be stored (the database went away mid-turn);
+        # the customer's message is kept and its client_message_id retried later answers it.
+        status = 503 if turn.error.code == "unavailable" else 500
+        raise AppError(
+            turn.error.message, code=turn.error.code, status_code=status, headers=NO_RETRY
+        )
     return ChatCompletion(
         id=completion_id(),
         created=int(time.time()),

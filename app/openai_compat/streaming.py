@@ -100,8 +100,8 @@ async def _chunks(
             yield _sse("[DONE]")
             return
         except Exception as exc:
-            internal_error(exc)
-            yield _error_event("internal_error", "internal server error")
+            error = internal_error(exc)
+            yield _error_event(error.code, error.message)
             yield _sse("[DONE]")
             return
     citations = [c.as_dict() for c in turn.citations]

@@ -87,11 +87,11 @@ def test_slow_llm_answer_arrives_once_through_custom_send(
         elapsed = time.monotonic() - started
         assert (first.status_code, first.text) == (200, "success")
         assert budget - 0.5 < elapsed < 4.5  # waited for the answer, then gave up in time
-        # WeChat's retries, each answered at once: the first request repeated, then new ones.
+        # WeChat's retries, the first request repeated, then new ones: each answered
+        # "success" (after waiting, within its budget, on the first attempt's live lease).
         for retry_params, retry_content in [(params, content), request(), request()]:
             retry = client.post("/channels/wechat", params=retry_params, content=retry_content)
             assert (retry.status_code, retry.text) == (200, "success")
-        assert tencent.sends() == []
         tencent.wait_for(lambda: len(tencent.sends()) >= 1, timeout=30, what="custom/send")
         wait_idle(client, tencent)
     [send] = tencent.sends()

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from app.channels.tencent.state import Deliver, TencentChannels
+from app.channels.wechat import outbox
 from app.channels.wechat import service as wechat_service
 from app.channels.wechat.router import router as wechat_router
 from app.channels.wecom import service as wecom_service
@@ -43,6 +44,7 @@ def start_listeners(channels: TencentChannels) -> None:
 
     if channels.wechat is not None:
         channels.listen(wechat_service.CHANNEL, bind(wechat_service.deliver_agent_message))
+        channels.every(outbox.SWEEP_EVERY, functools.partial(outbox.sweep, channels))
     if channels.wecom is not None:
         channels.listen(wecom_service.CHANNEL, bind(wecom_service.deliver_agent_message))
         channels.listen(wecom_service.KF_CHANNEL, bind(wecom_service.deliver_kf_agent_message))

@@ -14,11 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from app.channels.tencent.api import WeChatApi, WeComApi
 from app.channels.tencent.callback import DEDUP_TTL, fits_one_message, split_text
+from app.channels.tencent.lease import Lease
 from app.channels.tencent.sources import with_sources
 from app.conversation.schemas import TurnOutcome, TurnRequest
 from app.conversation.turns import run_turn
 from app.core.bus import Event, channel_topic
-from app.core.errors import AppError
+from app.core.errors import AppError, database_unavailable
 from app.core.logging import mask_pii
 from app.runtime import Runtime
 
@@ -118,35 +119,55 @@ class TencentChannels:
         return with_sources(out.answer.strip(), out.citations)
 
     async def answer_within(
-        self, req: TurnRequest, *, budget: float, send: Sender | None
+        self, req: TurnRequest, *, budget: float, send: Sender | None, lease: Lease | None = None
     ) -> str | None:
         """The answer when it is ready within ``budget`` seconds and fits one passive reply;
-        otherwise None, and the answer follows through ``send`` when it is ready."""
+        otherwise None, and the answer follows through ``send`` when it is ready. ``lease``,
+        the message's claim, is held until the answer is given and then marked done."""
         turn = self.spawn(self._answer(req))
         try:
             done, _ = await asyncio.wait({turn}, timeout=max(0.0, budget))
         except asyncio.CancelledError:
             # The callback was abandoned; the customer still gets the answer.
-            self.spawn(self.deliver_later(turn, send))
+            self.spawn(self.deliver_later(turn, send, lease))
             raise
         if done and fits_one_message(turn.result()):
+            if lease is not None:
+                await lease.finish()
             return turn.result() or None
-        self.spawn(self.deliver_later(turn, send))
+        if lease is not None:
+            await lease.owe()
+        self.spawn(self.deliver_later(turn, send, lease))
         return None
 
-    def answer_later(self, req: TurnRequest, *, send: Sender | None) -> None:
+    def answer_later(
+        self, req: TurnRequest, *, send: Sender | None, lease: Lease | None = None
+    ) -> None:
         """Answer in the background, through ``send`` (channels that never reply passively)."""
-        self.spawn(self.deliver_later(self.spawn(self._answer(req)), send))
+        self.spawn(self.deliver_later(self.spawn(self._answer(req)), send, lease))
 
-    async def deliver_later(self, turn: Awaitable[str], send: Sender | None) -> None:
-        text = await turn
-        if not text:
-            return  # a human holds the conversation: nothing to say
-        if send is None:
-            log.error("answer not delivered: the channel has no API credentials to send with")
-            return
-        for piece in split_text(text):
-            await self.send(send, piece)
+    async def deliver_later(
+        self, turn: Awaitable[str], send: Sender | None, lease: Lease | None = None
+    ) -> None:
+        try:
+            text = await turn
+            if text and send is None:
+                log.error("answer not delivered: the channel has no API credentials to send with")
+            elif lease is not None and not await lease.held():
+                log.warning("another attempt took this message over: it sends the answer")
+                await lease.release()
+                return
+            elif text and send is not None:  # no text: a human holds the conversation
+                for piece in split_text(text):
+                    await self.send(send, piece)
+        except BaseException:
+            # Cancelled (shutting down) or failed: the lease lapses and WeChat's retry, if one
+            # comes, answers the message again (or re-sends the answer stored meanwhile).
+            if lease is not None:
+                await asyncio.shield(lease.release())
+            raise
+        if lease is not None:
+            await lease.finish()
 
     async def send(self, send: Sender, text: str) -> bool:
         """Send with a couple of retries; failures are logged (masked), never raised."""
@@ -169,6 +190,22 @@ class TencentChannels:
         return False
 
     # -- human agents' replies ---------------------------------------------------------
+
+    def every(self, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``job`` every ``seconds`` for the life of the app (failures logged)."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await job()
+                except Exception as exc:
+                    if database_unavailable(exc) is None:
+                        log.exception("periodic channel job failed")
+                    else:  # an outage: one line per run, not a traceback every few seconds
+                        log.warning("periodic channel job skipped: database unavailable")
+
+        self._listeners.append(asyncio.get_running_loop().create_task(loop()))
 
     def listen(self, channel: str, deliver: Deliver) -> None:
         """Deliver what the handoff API publishes on ``channel:<name>`` (agent messages)."""

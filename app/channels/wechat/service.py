@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from app.channels.tencent.callback import ChannelNotConfigured
 from app.channels.tencent.crypto import MsgCrypt
+from app.channels.tencent.lease import acquire
 from app.channels.tencent.state import TencentChannels
 from app.conversation.schemas import TurnRequest
 from app.core.config import Settings
@@ -110,14 +111,23 @@ async def handle(
 ) -> str | None:
     """The passive reply's text, or None to answer ``success`` (nothing now)."""
     settings = channels.runtime.settings
-    if not await channels.claim(dedup_key(fields)):
+    budget = settings.channels.wechat_reply_budget - (time.monotonic() - started)
+    text = customer_text(fields)
+    lease = None
+    if text is not None and fields.get("MsgId"):
+        # A message the bot answers: claimed by a lease, so WeChat's retry after a worker
+        # died mid-turn answers it (waiting, within its budget, for the lease to lapse).
+        lease = await acquire(channels.runtime, dedup_key(fields), wait=budget)
+        if lease is None:
+            log.info("wechat retry or replay ignored", extra={"msg_type": fields.get("MsgType")})
+            return None
+    elif not await channels.claim(dedup_key(fields)):
         log.info("wechat retry or replay ignored", extra={"msg_type": fields.get("MsgType")})
         return None
     openid = fields["FromUserName"]
     if fields.get("MsgType") == "event":
         event = fields.get("Event", "").lower()
         return welcome(settings) if event == "subscribe" else None
-    text = customer_text(fields)
     if text is None:
         return UNSUPPORTED
     log.info("wechat message", extra={"chars": len(text), "preview": mask_pii(text[:40])})
@@ -134,7 +144,7 @@ async def handle(
         client_message_id=fields.get("MsgId") or None,
     )
     budget = settings.channels.wechat_reply_budget - (time.monotonic() - started)
-    return await channels.answer_within(req, budget=budget, send=send if api else None)
+    return await channels.answer_within(req, budget=budget, send=send if api else None, lease=lease)
 
 
 async def deliver_agent_message(channels: TencentChannels, event: dict[str, object]) -> None:
