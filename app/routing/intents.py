@@ -22,13 +22,13 @@ _SMALLTALK_PRIORITY = (
     "smalltalk.greeting",
 )
 # Phrases are taken out of a message longest-meaning first: "点个赞" is a compliment before
-# its "赞" is an acknowledgement.
+# its "赞" is an acknowledgement, "你好" a greeting before its "好" is one.
 _STRIP_ORDER = (
     "smalltalk.compliment",
     "smalltalk.goodbye",
     "smalltalk.thanks",
+    "smalltalk.greeting",  # before ack: the "好" of "你好" is not an "ok"
     "smalltalk.ack",
-    "smalltalk.greeting",
 )
 _PUNCTUATION = re.compile(r"[\W_]+", re.UNICODE)
 

@@ -91,6 +91,7 @@ async def test_account_questions_call_the_right_tool_for_their_own_customer(
     dev_bot: Runtime, scripted_llm: ScriptedServer
 ) -> None:
     dev_bot.settings.agent.condense = False  # one scripted exchange per question
+    dev_bot.settings.routing.tiebreak = False
     questions = _questions()
     assert {str(q["id"]) for q in questions} == set(EXPECTED_TOOL)
     for i, q in enumerate(questions):

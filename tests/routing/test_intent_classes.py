@@ -108,3 +108,9 @@ def test_account_questions_never_get_a_canned_answer(router: Router, message: st
 )
 def test_how_to_look_something_up_is_not_a_lookup(router: Router, message: str) -> None:
     assert _route(router, message)[1] != "llm.account"
+
+
+def test_a_greeting_after_an_assistant_question_is_still_a_greeting(router: Router) -> None:
+    history = [("user", "能开发票吗"), ("assistant", "可以的，需要我告诉您步骤吗？")]
+    decision = router.route("你好", history=history, kb_key=BOOKSHOP)
+    assert (decision.route, decision.intent) == ("smalltalk", "smalltalk.greeting")
