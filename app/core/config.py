@@ -145,22 +145,12 @@ class RoutingSettings(BaseSettings):
     model_config = _config("KEFU_ROUTING_")
 
     tiebreak: bool = Field(
-        True,
-        description="With an LLM configured, ask it whether the best FAQ answers a message the "
-        "router is unsure about (one short structured call, thinking off).",
+        True, description="With an LLM, one short call settles FAQ-or-agent in the uncertain band."
     )
-    tiebreak_low: float = Field(
-        0.3, ge=0, le=1, description="Lower end of the uncertain band of the FAQ probability."
-    )
-    tiebreak_high: float = Field(
-        0.7, ge=0, le=1, description="Upper end of the uncertain band of the FAQ probability."
-    )
+    tiebreak_low: float = Field(0.3, ge=0, le=1, description="Band's lower FAQ probability.")
+    tiebreak_high: float = Field(0.7, ge=0, le=1, description="Band's upper FAQ probability.")
     tiebreak_timeout: float = Field(
-        1.0,
-        gt=0,
-        le=5,
-        description="Seconds the tie-breaker waits for its first token; slower, the router's "
-        "own decision stands.",
+        1.0, gt=0, le=5, description="Seconds to its first token; slower, the router's stands."
     )
 
 
