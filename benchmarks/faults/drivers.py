@@ -169,6 +169,10 @@ async def widget_turn(
         "X-Kefu-Visitor": visitor,
     }
     for attempt_no in range(retries):
+        # The server binds an anonymous conversation to the visitor token it issued on the
+        # first message (finding 11): later messages must carry it.
+        if state.get("visitor_token"):
+            headers["X-Kefu-Visitor-Token"] = state["visitor_token"]
         body = {
             "text": msg.text,
             "client_message_id": msg.cmid,
@@ -183,6 +187,8 @@ async def widget_turn(
                 "POST", f"{base}/widget/api/messages", json=body, headers=headers
             ) as resp:
                 att.status = resp.status_code
+                if resp.headers.get("x-kefu-visitor-token"):
+                    state["visitor_token"] = resp.headers["x-kefu-visitor-token"]
                 if resp.status_code != 200:
                     await resp.aread()
                     att.kind = f"http_{resp.status_code}"
