@@ -1,8 +1,9 @@
-"""Helpers shared by tests that need a small ingested knowledge base."""
+"""Helpers shared by tests: a small ingested knowledge base, and polling instead of sleeping."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from app.knowledge_bases import service as kb_service
 from app.runtime import Runtime
@@ -40,3 +41,13 @@ def ingest(
             ],
         )
     runtime.ingestion.drain(timeout=timeout)
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll a condition another thread or process makes true (not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

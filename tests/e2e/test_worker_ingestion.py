@@ -17,7 +17,8 @@ from app.core.config import Settings
 from app.main import create_app
 from app.runtime import Runtime
 from knowledge.models import Document
-from tests.e2e.conftest import Worker, wait_until
+from tests.e2e.conftest import Worker
+from tests.support import wait_until
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,11 @@ from app.core.config import LLMSettings, Settings
 from app.core.db import make_engine
 from app.main import create_app
 from app.runtime import Runtime
-from tests.support import SHOP, ingest
+from tests.support import (
+    SHOP,
+    ingest,
+    wait_until,
+)
 
 
 @dataclass(frozen=True)
@@ -38,15 +41,6 @@ class Kefu:
     @property
     def sessions(self) -> sessionmaker[Session]:
         return self.runtime.session_factory
-
-
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def build_runtime(tmp: Path, sqlite_template: Path, llm: LLMSettings | None = None) -> Runtime:

@@ -27,7 +27,8 @@ from app.conversation.schemas import (
 )
 from app.openai_compat import service, streaming
 from app.runtime import Runtime
-from tests.openai_compat.conftest import Kefu, wait_until, watch_hang_up
+from tests.openai_compat.conftest import Kefu, watch_hang_up
+from tests.support import wait_until
 
 ORDER_TURN: list[ReplyEvent] = [
     ToolCallStarted("get_order", {"order_id": "A100"}),

@@ -17,7 +17,8 @@ from app.conversation.models import Conversation, Message, MessageRole
 from app.core.config import LLMSettings
 from app.runtime import Runtime
 from tests.llm.scripted_server import ScriptedServer, Stream, chunk, text_reply, tool_call_delta
-from tests.openai_compat.conftest import build_runtime, new_key, serve, wait_until, watch_hang_up
+from tests.openai_compat.conftest import build_runtime, new_key, serve, watch_hang_up
+from tests.support import wait_until
 
 QUESTION = "积分抵扣有没有上限？最多能抵订单金额的多少？"
 

@@ -18,7 +18,8 @@ from app.runtime import Runtime
 from knowledge import service as knowledge_service
 from knowledge.models import Document, DocumentStatus, IngestionJob, JobStatus
 from tests.conftest import fresh_pg_database
-from tests.security.conftest import KefuServe, wait_until
+from tests.security.conftest import KefuServe
+from tests.support import wait_until
 
 
 def _policy(n: int, paragraphs: int = 120) -> bytes:

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from app.auth import service as auth_service
 from app.auth.models import Role
 from tests.conftest import fresh_pg_database
-from tests.security.conftest import KefuServe, wait_until
+from tests.security.conftest import KefuServe
 from tests.security.test_durable_jobs import _policy
+from tests.support import wait_until
 
 
 def test_sigterm_during_ingestion_exits_promptly_and_requeues(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ from app.auth.models import Role
 from app.core.config import RedisSettings, Settings
 from app.main import create_app
 from app.runtime import Runtime
-from tests.security.conftest import free_port, new_key, wait_until
+from tests.security.conftest import free_port, new_key
+from tests.support import wait_until
 
 
 @pytest.fixture
