@@ -76,7 +76,7 @@ class Runtime:
             llm=LLMClient(settings.llm) if settings.llm.base_url else None,
             bus=bus or build_bus(settings.redis.url),
             limiter=RateLimiter(settings.redis.url),
-            reranker=RerankStage.from_settings(settings.reranker),
+            reranker=RerankStage.from_settings(settings.reranking),
         )
 
     @cached_property

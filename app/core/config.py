@@ -341,7 +341,8 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     celery: CelerySettings = Field(default_factory=CelerySettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
-    reranker: RerankerSettings = Field(default_factory=RerankerSettings)
+    # Not "reranker": KEFU_RERANKER is the backend switch, not this object as JSON.
+    reranking: RerankerSettings = Field(default_factory=RerankerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     business: BusinessDataSettings = Field(default_factory=BusinessDataSettings)
