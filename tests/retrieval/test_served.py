@@ -109,9 +109,7 @@ def _stage(models: ServedModels, *, top_n: int = 20, timeout: float = 2.0) -> Re
 def test_ingest_and_search_through_the_embedding_server(served: Served) -> None:
     assert (served.kb.embedding_model, served.kb.embedding_dim) == (E5_MODEL, 384)
     with served.runtime.session_factory() as db_session:
-        documents = knowledge_service.list_documents(
-            db_session=db_session, kb_id=served.kb.id
-        )
+        documents = knowledge_service.list_documents(db_session=db_session, kb_id=served.kb.id)
     assert documents and {d.status.value for d in documents} == {"ready"}
     inputs = [text for body in served.models.requests(EMBEDDINGS) for text in body["input"]]
     # Every chunk went out as an e5 passage, in batches of 8 at most.
