@@ -83,6 +83,12 @@ class RerankerSettings(BaseSettings):
         None, description="http: the served model name; cross-encoder: a local model path."
     )
     api_key: SecretStr | None = Field(None, description="http: bearer key, if any.")
+    template: Literal["auto", "none", "qwen3"] = Field(
+        "auto",
+        description="http: how query and passages are worded for the model. auto: Qwen3-"
+        "Reranker's instruction prompt for a model named so, the bare texts otherwise "
+        "(cross-encoders such as bge-reranker-v2-m3).",
+    )
     device: str | None = Field(None, description="cross-encoder: cpu, cuda or cuda:N.")
     top_n: int = Field(
         20, ge=1, le=200, description="Fused candidates the reranker reorders (the rest follow)."

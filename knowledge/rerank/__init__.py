@@ -43,6 +43,7 @@ def build_reranker(settings: RerankerSettings) -> Reranker | None:
             model=settings.model or "",
             api_key=settings.api_key.get_secret_value() if settings.api_key else None,
             timeout=settings.timeout,
+            template=settings.template,
         )
     from knowledge.rerank.cross_encoder import CrossEncoderReranker
 

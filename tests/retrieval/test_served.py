@@ -262,3 +262,27 @@ def test_kefu_reranker_is_read_from_the_environment(monkeypatch: pytest.MonkeyPa
     stage = RerankStage.from_settings(settings)
     assert stage is not None and stage.top_n == 30
     stage.close()
+
+
+def test_qwen3_reranker_gets_its_instruction_prompt_and_others_the_bare_texts() -> None:
+    with ServedModels(api_key="sk-r") as models:
+        models.rerank_score = lambda query, doc: float(len(doc))
+        qwen = HttpReranker(
+            base_url=models.base_url, model="Qwen/Qwen3-Reranker-0.6B", api_key="sk-r"
+        )
+        bge = HttpReranker(
+            base_url=models.base_url, model="BAAI/bge-reranker-v2-m3", api_key="sk-r"
+        )
+        try:
+            assert qwen.score("能开发票吗", ["在订单详情页申请。", "积分"]) == pytest.approx(
+                [float(len(d)) for d in models.requests(RERANK)[0]["documents"]]
+            )
+            bge.score("能开发票吗", ["在订单详情页申请。"])
+        finally:
+            qwen.close()
+            bge.close()
+        qwen_body, bge_body = models.requests(RERANK)
+    assert qwen_body["query"].startswith("<|im_start|>system\nJudge whether the Document")
+    assert qwen_body["query"].endswith("<Query>: 能开发票吗\n")
+    assert qwen_body["documents"][0].startswith("<Document>: 在订单详情页申请。<|im_end|>")
+    assert bge_body["query"] == "能开发票吗" and bge_body["documents"] == ["在订单详情页申请。"]
