@@ -16,7 +16,7 @@ from knowledge.chunks import Hit
 from knowledge.rerank import Reranker, build_reranker
 from knowledge.rerank.cross_encoder import CrossEncoderReranker
 from tests.knowledge.conftest import make_chunk
-from tests.retrieval.tiny_cross_encoder import build
+from tests.retrieval.tiny_bert import build
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
