@@ -22,6 +22,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from app.core.errors import AppError
 from knowledge.embeddings import Vectors, as_text_list
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,25 @@ _RETRIED_STATUS = {408, 429, 500, 502, 503, 504}
 _PROBE = "dimension probe"
 
 
-class EmbeddingUnavailable(RuntimeError):
-    """The endpoint did not answer with the vectors asked for (after the retries)."""
+class EmbeddingError(AppError):
+    """The endpoint did not give the vectors asked for. An AppError, so an admin request
+    that needed an embedding answers with what went wrong instead of a bare 500."""
+
+    status_code = 502
+    code = "embedding_failed"
+
+
+class EmbeddingUnavailable(EmbeddingError, ConnectionError):
+    """Still down after the retries (network, timeout, 408/429/5xx). A ConnectionError, so
+    ingestion treats it as transient and runs the job again later."""
+
+    status_code = 503
+    code = "embedding_unavailable"
+
+
+class EmbeddingRejected(EmbeddingError):
+    """Refused (another 4xx) or answered with something unusable: the same request again
+    would fare no better."""
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -109,7 +127,7 @@ class OpenAIEmbedder:
             batch = [prefix + t for t in texts[start : start + self.batch_size]]
             vectors = self._request(batch)
             if vectors.shape[1] != dim:
-                raise EmbeddingUnavailable(
+                raise EmbeddingRejected(
                     f"{self.model_name} answered {vectors.shape[1]}-dimensional vectors, "
                     f"expected {dim} (KEFU_EMBEDDING_DIM)"
                 )
@@ -122,7 +140,8 @@ class OpenAIEmbedder:
                 {"model": self.model_name, "input": batch, "encoding_format": "float"}
             )
         except httpx.HTTPStatusError as exc:
-            raise EmbeddingUnavailable(
+            error = EmbeddingUnavailable if _retryable(exc) else EmbeddingRejected
+            raise error(
                 f"{exc.request.url} answered {exc.response.status_code}: {exc.response.text[:300]}"
             ) from exc
         except httpx.HTTPError as exc:
@@ -130,14 +149,14 @@ class OpenAIEmbedder:
                 f"{type(exc).__name__} from {self._client.base_url}embeddings: {exc}"
             ) from exc
         except ValueError as exc:  # a 200 whose body is not JSON
-            raise EmbeddingUnavailable(f"not JSON from {self._client.base_url}") from exc
+            raise EmbeddingRejected(f"not JSON from {self._client.base_url}") from exc
         try:
             items = sorted(data["data"], key=lambda item: item["index"])
             vectors = np.asarray([item["embedding"] for item in items], dtype=np.float32)
         except (KeyError, TypeError, ValueError) as exc:
-            raise EmbeddingUnavailable(f"not an embeddings response: {str(data)[:300]}") from exc
+            raise EmbeddingRejected(f"not an embeddings response: {str(data)[:300]}") from exc
         if vectors.ndim != 2 or len(vectors) != len(batch):
-            raise EmbeddingUnavailable(
+            raise EmbeddingRejected(
                 f"asked for {len(batch)} embeddings, got {len(items)} from {self.model_name}"
             )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)

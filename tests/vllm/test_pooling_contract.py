@@ -30,7 +30,10 @@ from app.runtime import Runtime
 from knowledge import service as knowledge_service
 from knowledge.chunks import Hit
 from knowledge.embeddings import embedder_for
-from knowledge.embeddings.openai_protocol import EmbeddingUnavailable, OpenAIEmbedder
+from knowledge.embeddings.openai_protocol import (
+    EmbeddingRejected,
+    OpenAIEmbedder,
+)
 from knowledge.rerank.http import HttpReranker
 from tests.knowledge.conftest import make_chunk
 from tests.support import SHOP, ingest
@@ -102,9 +105,9 @@ def test_embeddings_from_vllm(pooling_server: PoolingServer) -> None:
 def test_a_wrong_dimension_setting_and_an_unknown_model_fail_clearly(
     pooling_server: PoolingServer,
 ) -> None:
-    with pytest.raises(EmbeddingUnavailable, match=f"{DIM}-dimensional vectors, expected 1024"):
+    with pytest.raises(EmbeddingRejected, match=f"{DIM}-dimensional vectors, expected 1024"):
         _embedder(pooling_server, dim=1024).embed_queries(["退款"])
-    with pytest.raises(EmbeddingUnavailable, match="404"):
+    with pytest.raises(EmbeddingRejected, match="404"):
         _embedder(pooling_server, model="no-such-model", dim=DIM).embed_queries(["退款"])
 
 
