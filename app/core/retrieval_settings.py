@@ -42,7 +42,7 @@ class EmbeddingSettings(BaseSettings):
         None, description="Prefix for passages. Unset: the model family's (e5: 'passage: ')."
     )
     base_url: str | None = Field(
-        None, description="openai: the endpoint, e.g. http://embed:8000/v1 (vLLM, --task embed)."
+        None, description="openai: the endpoint, e.g. http://embedding:8000/v1 (vLLM, pooling)."
     )
     api_key: SecretStr | None = Field(None, description="openai: bearer key, if any.")
     dim: int | None = Field(
@@ -77,7 +77,7 @@ class RerankerSettings(BaseSettings):
         "sentence-transformers CrossEncoder from KEFU_RERANKER_MODEL, a path).",
     )
     base_url: str | None = Field(
-        None, description="http: the endpoint, e.g. http://rerank:8000/v1 (POST {base}/rerank)."
+        None, description="http: the endpoint, e.g. http://reranker:8000/v1 (POST {base}/rerank)."
     )
     model: str | None = Field(
         None, description="http: the served model name; cross-encoder: a local model path."
