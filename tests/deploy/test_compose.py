@@ -103,5 +103,9 @@ def test_embedding_and_reranker_are_served_beside_the_llm_on_one_gpu(
         if name != "vllm":
             assert args[args.index("--runner") + 1] == "pooling"
     assert shares <= 0.92  # the three share one card, with room for CUDA contexts
+    for service in ("api", "worker"):
+        # kefu warms up by embedding: it waits for the model, not for the optional reranker.
+        assert services[service]["depends_on"]["embedding"] == {"condition": "service_healthy"}
+        assert "reranker" not in services[service]["depends_on"]
     assert env["KEFU_EMBEDDING_BACKEND"] == "openai" and env["KEFU_RERANKER"] == "http"
     assert int(env["KEFU_EMBEDDING_DIM"]) == 1024  # Qwen3-Embedding-0.6B's full dimension
