@@ -117,6 +117,14 @@ class OpenAIEmbedder:
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         return self._embed(as_text_list(texts), self.query_prefix)
 
+    def ping(self, timeout: float = 2.0) -> str:
+        """One short embedding, no retries: for a readiness probe, which must answer fast."""
+        resp = self._client.post(
+            "embeddings", json={"model": self.model_name, "input": ["ping"]}, timeout=timeout
+        )
+        resp.raise_for_status()
+        return f"{self.model_name} ({len(resp.json()['data'][0]['embedding'])}d)"
+
     def close(self) -> None:
         self._client.close()
 
