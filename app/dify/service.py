@@ -148,6 +148,7 @@ def external_data(
         kbs=kbs,
         query=query,
         params=retrieval_service.SearchParams(top_k=EXTERNAL_DATA_PASSAGES),
+        reranker=runtime.reranker,
     )
     blocks = []
     for n, hit in enumerate(hits, start=1):
