@@ -18,6 +18,9 @@ from app.core.ratelimit import RateLimiter
 from app.customers.backends import build_business_data
 from app.llm import LLMClient
 from app.routing import Router
+from app.tools import extra
+from app.tools.binding import AgentTool
+from app.tools.schemas import TOOL_NAMES
 from app.tools.service import ToolRunner
 from ingestion.context import IngestionContext
 from ingestion.queue import IngestionQueue
@@ -39,6 +42,9 @@ class Runtime:
     # Live delivery (agent replies to open widgets, customer messages to agents' consoles).
     bus: EventBus = field(default_factory=InProcessBus)
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
+    # The operator's LangChain tools (KEFU_EXTRA_TOOLS), loaded at startup so a bad entry
+    # stops the service with its message instead of failing a customer's turn.
+    extra_tools: list[AgentTool] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -52,6 +58,7 @@ class Runtime:
     ) -> Runtime:
         datadir.secure(settings)
         secret_key.resolve(settings)
+        extra_tools = load_extra_tools(settings)
         db = settings.db
         engine = engine or make_engine(
             settings.database_url,
@@ -73,6 +80,7 @@ class Runtime:
             llm=LLMClient(settings.llm) if settings.llm.base_url else None,
             bus=bus or build_bus(settings.redis.url),
             limiter=RateLimiter(settings.redis.url),
+            extra_tools=extra_tools,
         )
 
     @cached_property
@@ -89,6 +97,7 @@ class Runtime:
             source,
             service_hours=self.settings.service_hours,
             account_app=self.settings.account_app,
+            extra=self.extra_tools,
         )
 
     async def aclose(self) -> None:
@@ -104,3 +113,10 @@ class Runtime:
         self.index.close()
         self.cache.close()
         self.engine.dispose()
+
+
+def load_extra_tools(settings: Settings) -> list[AgentTool]:
+    """``KEFU_EXTRA_TOOLS``; ``ToolBindingError`` names what is wrong."""
+    return extra.load(
+        settings.tools.extra_tools, allowed=settings.tools.extra_tools_allowed, reserved=TOOL_NAMES
+    )

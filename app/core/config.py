@@ -9,10 +9,10 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "dev-insecure-secret-change-me"
 
@@ -282,6 +282,29 @@ class AgentSettings(BaseSettings):
     )
 
 
+Names = Annotated[list[str], NoDecode]  # read from the environment as a comma list
+
+
+class ToolSettings(BaseSettings):
+    model_config = _config("KEFU_")
+
+    extra_tools: Names = Field(
+        default_factory=list,
+        description="Your own LangChain tools for the agent: package.module:attr entries "
+        "(a BaseTool, a list of them, or a callable returning either), comma-separated.",
+    )
+    extra_tools_allowed: Names = Field(
+        default_factory=list, description="Names of those tools the agent may call."
+    )
+
+    @field_validator("extra_tools", "extra_tools_allowed", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+
 class LimitSettings(BaseSettings):
     model_config = _config("KEFU_LIMIT_")
 
@@ -356,6 +379,7 @@ class Settings(BaseSettings):
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     business: BusinessDataSettings = Field(default_factory=BusinessDataSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    tools: ToolSettings = Field(default_factory=ToolSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
