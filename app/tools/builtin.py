@@ -87,6 +87,20 @@ def _month_problem(month: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who the tool runs for, as injected."""
+
+    customer_id: str | None
+    conversation_id: str
+
+    @property
+    def customer(self) -> str:
+        if self.customer_id is None:  # the runner answers login_required before this
+            raise RuntimeError("an account tool ran without a customer")
+        return self.customer_id
+
+
 class KefuTool(BaseTool):
     """A built-in tool: async only, over ``desk``."""
 
@@ -97,11 +111,17 @@ class KefuTool(BaseTool):
     def _run(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError(f"{self.name} runs asynchronously: use ainvoke")
 
-    @staticmethod
-    def _who(customer_id: str | None) -> str:
-        if customer_id is None:  # the runner answers login_required before an account tool
-            raise RuntimeError("an account tool ran without a customer")
-        return customer_id
+    async def _arun(
+        self,
+        customer_id: Annotated[str | None, InjectedToolArg] = None,
+        conversation_id: Annotated[str, InjectedToolArg] = "",
+        **args: Any,
+    ) -> Result:
+        return await self.answer(args, Caller(customer_id, conversation_id))
+
+    async def answer(self, args: dict[str, Any], caller: Caller) -> Result:
+        """The result for the model's (validated) ``args``."""
+        raise NotImplementedError
 
 
 class GetBill(KefuTool):
@@ -109,16 +129,12 @@ class GetBill(KefuTool):
     description: str = DESCRIPTIONS["get_bill"]
     args_schema: type[BaseModel] = _BillInput
 
-    async def _arun(
-        self,
-        month: str,
-        customer_id: Annotated[str | None, InjectedToolArg] = None,
-        conversation_id: Annotated[str, InjectedToolArg] = "",
-    ) -> Result:
+    async def answer(self, args: dict[str, Any], caller: Caller) -> Result:
+        month: str = args["month"]
         problem = _month_problem(month)
         if problem is not None:
             return error("invalid_arguments", problem, field="month")
-        bill = await self.desk.source.get_bill(customer_id=self._who(customer_id), month=month)
+        bill = await self.desk.source.get_bill(customer_id=caller.customer, month=month)
         if bill is None:
             return error(
                 "not_found",
@@ -133,13 +149,9 @@ class GetOrder(KefuTool):
     description: str = DESCRIPTIONS["get_order"]
     args_schema: type[BaseModel] = _OrderInput
 
-    async def _arun(
-        self,
-        order_id: str | None = None,
-        customer_id: Annotated[str | None, InjectedToolArg] = None,
-        conversation_id: Annotated[str, InjectedToolArg] = "",
-    ) -> Result:
-        who, app = self._who(customer_id), self.desk.account_app
+    async def answer(self, args: dict[str, Any], caller: Caller) -> Result:
+        who, app = caller.customer, self.desk.account_app
+        order_id: str | None = args.get("order_id")
         if order_id is None:
             try:
                 orders = await self.desk.source.recent_orders(
@@ -167,12 +179,8 @@ class GetMembership(KefuTool):
     description: str = DESCRIPTIONS["get_membership"]
     args_schema: type[BaseModel] = _MembershipInput
 
-    async def _arun(
-        self,
-        customer_id: Annotated[str | None, InjectedToolArg] = None,
-        conversation_id: Annotated[str, InjectedToolArg] = "",
-    ) -> Result:
-        membership = await self.desk.source.get_membership(customer_id=self._who(customer_id))
+    async def answer(self, args: dict[str, Any], caller: Caller) -> Result:
+        membership = await self.desk.source.get_membership(customer_id=caller.customer)
         if membership is None:
             return error("not_found", "No membership record for this account.")
         return membership.model_dump(mode="json")
@@ -183,23 +191,14 @@ class CreateTicket(KefuTool):
     description: str = DESCRIPTIONS["create_ticket"]
     args_schema: type[BaseModel] = _TicketInput
 
-    async def _arun(
-        self,
-        category: str,
-        summary: str,
-        reference: str | None = None,
-        customer_id: Annotated[str | None, InjectedToolArg] = None,
-        conversation_id: Annotated[str, InjectedToolArg] = "",
-    ) -> Result:
+    async def answer(self, args: dict[str, Any], caller: Caller) -> Result:
         ticket = NewTicket(
-            conversation_id=conversation_id,
-            category=TicketCategory(category),
-            summary=summary.strip(),
-            reference=reference,
+            conversation_id=caller.conversation_id,
+            category=TicketCategory(args["category"]),
+            summary=args["summary"].strip(),
+            reference=args.get("reference"),
         )
-        created = await self.desk.source.create_ticket(
-            customer_id=self._who(customer_id), ticket=ticket
-        )
+        created = await self.desk.source.create_ticket(customer_id=caller.customer, ticket=ticket)
         return {
             "ticket_id": created.id,
             "status": created.status.value,
@@ -215,17 +214,11 @@ class RequestHuman(KefuTool):
     args_schema: type[BaseModel] = _HandoffInput
     needs_customer: bool = False
 
-    async def _arun(
-        self,
-        reason: str,
-        summary: str,
-        customer_id: Annotated[str | None, InjectedToolArg] = None,
-        conversation_id: Annotated[str, InjectedToolArg] = "",
-    ) -> Result:
+    async def answer(self, args: dict[str, Any], caller: Caller) -> Result:
         return {
             "handoff": True,
-            "reason": reason,
-            "summary": summary,
+            "reason": args["reason"],
+            "summary": args["summary"],
             "message": "The conversation will be handed to a human agent. Tell the customer; "
             f"human agents answer {self.desk.service_hours} daily, outside those hours they "
             "can leave a message and will get a reply the next day.",

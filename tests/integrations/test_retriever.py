@@ -21,7 +21,11 @@ def _in_process(served: Served, **kwargs: Any) -> KefuRetriever:
     return KefuRetriever(index=rt.index, session_factory=rt.session_factory, **kwargs)
 
 
-class TestInProcess(RetrieversIntegrationTests):
+class _Library:
+    """The constructor and the served library, for LangChain's suite in either mode."""
+
+    served: Served
+
     @pytest.fixture(autouse=True)
     def _served(self, served_library: Served) -> None:
         self.served = served_library
@@ -30,6 +34,8 @@ class TestInProcess(RetrieversIntegrationTests):
     def retriever_constructor(self) -> type[KefuRetriever]:
         return KefuRetriever
 
+
+class TestInProcess(_Library, RetrieversIntegrationTests):
     @property
     def retriever_constructor_params(self) -> dict[str, Any]:
         rt = self.served.runtime
@@ -44,15 +50,7 @@ class TestInProcess(RetrieversIntegrationTests):
         return QUERY
 
 
-class TestClient(RetrieversIntegrationTests):
-    @pytest.fixture(autouse=True)
-    def _served(self, served_library: Served) -> None:
-        self.served = served_library
-
-    @property
-    def retriever_constructor(self) -> type[KefuRetriever]:
-        return KefuRetriever
-
+class TestClient(_Library, RetrieversIntegrationTests):
     @property
     def retriever_constructor_params(self) -> dict[str, Any]:
         return {
