@@ -2,9 +2,10 @@
 
 ``KefuRetriever`` runs in one of two modes:
 
-- in-process: ``KefuRetriever(knowledge_base="shop", index=..., session_factory=...)`` (or
-  ``KefuRetriever.from_settings(knowledge_base="shop")``) calls kefu's retrieval service
-  directly, the same search the agent runs;
+- in-process: ``KefuRetriever(knowledge_base="shop", index=rt.index,
+  session_factory=rt.session_factory)`` with a kefu ``Runtime`` calls kefu's retrieval
+  service directly, the same search the agent runs (a Milvus Lite file belongs to one
+  process: beside a running kefu on the embedded stores, use the client mode);
 - client: ``KefuRetriever(knowledge_base="shop", base_url="https://kefu.example.com",
   api_key=...)`` calls a running kefu's search route
   (``POST /admin/knowledge-bases/{kb}/search``, an admin key).
@@ -30,8 +31,6 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, SecretStr, model_validator
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.config import Settings, get_settings
-from app.core.db import make_engine, make_session_factory
 from app.retrieval import service as retrieval_service
 from app.retrieval.schemas import SearchHit, SearchRequest
 from knowledge import service as knowledge_service
@@ -97,16 +96,6 @@ class KefuRetriever(BaseRetriever):
         if self.base_url is not None and self.api_key is None:
             raise ValueError("client mode needs api_key (an admin key of that kefu)")
         return self
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> KefuRetriever:
-        """In-process over the database and vector store ``KEFU_*`` settings name."""
-        settings = settings or get_settings()
-        return cls(
-            index=KnowledgeIndex(settings),
-            session_factory=make_session_factory(make_engine(settings.database_url)),
-            **kwargs,
-        )
 
     def _request(self, query: str, k: int | None) -> SearchRequest:
         return SearchRequest(query=query, top_k=k or self.k, kind=self.kind)
