@@ -8,7 +8,9 @@
   process: beside a running kefu on the embedded stores, use the client mode);
 - client: ``KefuRetriever(knowledge_base="shop", base_url="https://kefu.example.com",
   api_key=...)`` calls a running kefu's search route
-  (``POST /admin/knowledge-bases/{kb}/search``, an admin key).
+  (``POST /admin/knowledge-bases/{kb}/search``, an admin key). Not Dify's ``/dify/retrieval``:
+  that one rescores hits by cosine for Dify's threshold, while this one returns the service's
+  own ranking with its fused, dense and keyword scores, as the in-process mode does.
 
 Both return the same ``Document``s: the chunk's text, ``id`` the chunk id, and in
 ``metadata`` the source file, heading path, page, document id and version, kind, language,

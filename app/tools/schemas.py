@@ -121,8 +121,6 @@ DESCRIPTIONS = {
     "not make), or the same problem is still unsolved after two tries.",
 }
 TOOL_NAMES: tuple[str, ...] = tuple(DESCRIPTIONS)
-# Tools that read or write the customer's records, so they need a logged-in customer.
-ACCOUNT_TOOLS = frozenset({"get_bill", "get_order", "get_membership", "create_ticket"})
 
 
 def definition(tool: BaseTool) -> Schema:
