@@ -35,7 +35,8 @@ from app.tools.builtin import Desk, KefuTool, builtin_tools, error
 log = logging.getLogger(__name__)
 
 Result = dict[str, Any]
-__all__ = ["IDENTITY_KEYS", "Result", "ToolContext", "ToolRunner", "error"]
+# `error` stays importable from here: the agent loop words its own failures with it.
+__all__ = ["Result", "ToolContext", "ToolRunner", "error"]
 
 
 @dataclass(frozen=True)
