@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.core.config import Settings, ToolSettings
+from app.core.config import Settings, ToolSettings, get_settings
 from app.customers.source import BusinessData
 from app.runtime import Runtime
 from app.tools import extra
@@ -99,9 +99,7 @@ def test_settings_read_comma_lists(monkeypatch: pytest.MonkeyPatch) -> None:
     assert tools.extra_tools_allowed == ["warranty_lookup", "store_hours"]
 
 
-def test_the_service_does_not_start_with_a_bad_entry(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_service_does_not_start_with_a_bad_entry(tmp_path: Path) -> None:
     settings = Settings(
         environment="test",
         data_dir=tmp_path / "data",
@@ -111,14 +109,17 @@ def test_the_service_does_not_start_with_a_bad_entry(
     with pytest.raises(ToolBindingError, match="KEFU_EXTRA_TOOLS_ALLOWED is empty"):
         Runtime.build(settings)
 
+
+@pytest.mark.parametrize("command", [["serve"], ["chat", "-m", "你好"]])
+def test_the_commands_refuse_it_in_one_line(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "cli"))
     monkeypatch.setenv("KEFU_EXTRA_TOOLS", "tests.tools.warranty:chosen_customer")
     monkeypatch.setenv("KEFU_EXTRA_TOOLS_ALLOWED", "chosen_customer")
-    from app.core.config import get_settings
-
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(cli, ["serve"])
+        result = CliRunner().invoke(cli, command)
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 2
