@@ -19,6 +19,9 @@ from app.customers.backends import build_business_data
 from app.llm import LLMClient
 from app.retrieval.rerank import RerankStage
 from app.routing import Router
+from app.tools import extra
+from app.tools.binding import AgentTool
+from app.tools.schemas import TOOL_NAMES
 from app.tools.service import ToolRunner
 from ingestion.context import IngestionContext
 from ingestion.queue import IngestionQueue
@@ -42,6 +45,9 @@ class Runtime:
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
     # None with KEFU_RERANKER=none: searches keep the fused order.
     reranker: RerankStage | None = None
+    # The operator's LangChain tools (KEFU_EXTRA_TOOLS), loaded at startup so a bad entry
+    # stops the service with its message instead of failing a customer's turn.
+    extra_tools: list[AgentTool] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -55,6 +61,7 @@ class Runtime:
     ) -> Runtime:
         datadir.secure(settings)
         secret_key.resolve(settings)
+        extra_tools = load_extra_tools(settings)
         db = settings.db
         engine = engine or make_engine(
             settings.database_url,
@@ -77,6 +84,7 @@ class Runtime:
             bus=bus or build_bus(settings.redis.url),
             limiter=RateLimiter(settings.redis.url),
             reranker=RerankStage.from_settings(settings.reranking),
+            extra_tools=extra_tools,
         )
 
     @cached_property
@@ -93,6 +101,7 @@ class Runtime:
             source,
             service_hours=self.settings.service_hours,
             account_app=self.settings.account_app,
+            extra=self.extra_tools,
         )
 
     async def aclose(self) -> None:
@@ -110,3 +119,10 @@ class Runtime:
         self.index.close()
         self.cache.close()
         self.engine.dispose()
+
+
+def load_extra_tools(settings: Settings) -> list[AgentTool]:
+    """``KEFU_EXTRA_TOOLS``; ``ToolBindingError`` names what is wrong."""
+    return extra.load(
+        settings.tools.extra_tools, allowed=settings.tools.extra_tools_allowed, reserved=TOOL_NAMES
+    )
