@@ -9,6 +9,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.answer_cache.service import AnswerCache
 from app.core import datadir, secret_key
 from app.core.bus import EventBus, InProcessBus, build_bus
 from app.core.cache import Cache, build_cache
@@ -92,6 +93,18 @@ class Runtime:
         # Built on first use (it embeds its intent exemplars, about 2 s): the server's lifespan
         # warms it before /readyz says ready (app.conversation.warmup).
         return Router(self.index.embedder, service_hours=self.settings.service_hours)
+
+    @cached_property
+    def answer_cache(self) -> AnswerCache | None:
+        settings = self.settings.answer_cache
+        if not settings.enabled:
+            return None
+        return AnswerCache(
+            self.cache,
+            min_similarity=settings.min_similarity,
+            ttl=settings.ttl_seconds,
+            max_entries=settings.max_entries,
+        )
 
     @cached_property
     def tools(self) -> ToolRunner:

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Re-exported: code and tests import every settings class from here.
+from app.core.cache_settings import AnswerCacheSettings as AnswerCacheSettings
 from app.core.edge_settings import ChannelSettings as ChannelSettings
 from app.core.edge_settings import LimitSettings as LimitSettings
 from app.core.edge_settings import ToolSettings as ToolSettings
@@ -288,6 +290,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    answer_cache: AnswerCacheSettings = Field(default_factory=AnswerCacheSettings)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -144,6 +144,11 @@ class Router:
         router has just embedded, so a turn embeds it once."""
         return self._vectors.embed(texts)
 
+    def message_vector(self, question: str) -> Vectors:
+        """The embedding routing used for this message (from the cache when it was routed):
+        without emoji or an opening greeting, so "你好，X" and "X" are the same question."""
+        return self._vectors.embed([self._core(textlib.normalise(question))])[0]
+
     def _core(self, message: str) -> str:
         """What gets embedded: no emoji, no leading greeting. Same for history turns, so a
         turn embedded as the current message is found in the cache later."""
