@@ -147,7 +147,8 @@ class Router:
     def message_vector(self, question: str) -> Vectors:
         """The embedding routing used for this message (from the cache when it was routed):
         without emoji or an opening greeting, so "你好，X" and "X" are the same question."""
-        return self._vectors.embed([self._core(textlib.normalise(question))])[0]
+        row: Vectors = self._vectors.embed([self._core(textlib.normalise(question))])[0]
+        return row
 
     def _core(self, message: str) -> str:
         """What gets embedded: no emoji, no leading greeting. Same for history turns, so a
