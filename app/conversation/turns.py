@@ -309,6 +309,7 @@ async def run_turn(runtime: Runtime, req: TurnRequest) -> TurnOutcome:
                 event.intent,
             )
             out.replayed = event.replayed
+            out.message_id = event.message_id
         elif isinstance(event, Error):
             out.error = event.code
             # The answer could not be stored: delivered anyway, it would be an answer with no
