@@ -8,6 +8,7 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from app.conversation.models import Message, MessageRole
+from app.conversation.warmup import warm
 from app.feedback.models import MessageFeedback, Rating
 from app.runtime import Runtime
 from tests.support import wait_until
@@ -30,6 +31,9 @@ def _feedback_of(runtime: Runtime, answer: str) -> list[tuple[str, Rating, str |
 def test_a_visitor_gives_a_thumbs_down_with_a_comment(
     browser: Browser, site: HostSite, widget_runtime: Runtime
 ) -> None:
+    # What a server's start-up does (the package's runtime is shared and not warmed): the
+    # first answer must not spend the expect timeout embedding the router's exemplars.
+    warm(widget_runtime)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
