@@ -77,19 +77,13 @@ def feedback_tool(
     body: FeedbackToolRequest, key: DifyCaller, db_session: SessionDep
 ) -> FeedbackOut:
     asker = service.dify_user(key_id=key.id, user=body.user)
-    answer = feedback_service.rated_answer(
+    return feedback_service.rate(
         db_session=db_session,
         message_id=body.message_id,
         owns=lambda c: c.channel == service.CHANNEL and c.external_user_id == asker,
-    )
-    stored = feedback_service.record(
-        db_session=db_session,
-        message=answer,
-        rating=body.rating,
-        comment=body.comment,
+        body=body,
         source=service.CHANNEL,
     )
-    return FeedbackOut.model_validate(stored)
 
 
 @router.post("/tools/order", summary="Look up an order (custom tool)")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.conversation.models import Conversation, Message, MessageRole
 from app.core.errors import NotFound, Unprocessable
 from app.feedback.models import MessageFeedback, Rating
+from app.feedback.schemas import FeedbackIn, FeedbackOut
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,26 @@ def record(
     if changed:
         _notify(rating, source)
     return existing
+
+
+def rate(
+    *,
+    db_session: Session,
+    message_id: int,
+    owns: Callable[[Conversation], bool],
+    body: FeedbackIn,
+    source: str,
+) -> FeedbackOut:
+    """What every channel's feedback endpoint does: find the caller's answer, store the rating."""
+    answer = rated_answer(db_session=db_session, message_id=message_id, owns=owns)
+    stored = record(
+        db_session=db_session,
+        message=answer,
+        rating=body.rating,
+        comment=body.comment,
+        source=source,
+    )
+    return FeedbackOut.model_validate(stored)
 
 
 def for_messages(*, db_session: Session, message_ids: Sequence[int]) -> dict[int, MessageFeedback]:

@@ -126,14 +126,10 @@ def feedback(body: MessageFeedbackIn, key: V1Key, db_session: SessionDep) -> Fee
             service.owner_prefix(key.id)
         )
 
-    answer = feedback_service.rated_answer(
-        db_session=db_session, message_id=body.message_id, owns=owns
-    )
-    stored = feedback_service.record(
+    return feedback_service.rate(
         db_session=db_session,
-        message=answer,
-        rating=body.rating,
-        comment=body.comment,
+        message_id=body.message_id,
+        owns=owns,
+        body=body,
         source=service.CHANNEL,
     )
-    return FeedbackOut.model_validate(stored)

@@ -268,17 +268,13 @@ def message_feedback(
         token=x_kefu_identity,
         visitor=visitor,
     )
-    answer = feedback_service.rated_answer(
-        db_session=db_session, message_id=message_id, owns=lambda c: c.id == conv.id
-    )
-    stored = feedback_service.record(
+    return feedback_service.rate(
         db_session=db_session,
-        message=answer,
-        rating=body.rating,
-        comment=body.comment,
+        message_id=message_id,
+        owns=lambda c: c.id == conv.id,
+        body=body,
         source=service.CHANNEL,
     )
-    return FeedbackOut.model_validate(stored)
 
 
 def _check_visible(
