@@ -39,6 +39,8 @@ def summary_csv(s: Summary) -> str:
     rows = _figure_rows("all", s)
     for channel, f in s.by_channel.items():
         rows += _figure_rows(f"channel:{channel}", f)
+    for kb, f in s.by_knowledge_base.items():
+        rows += _figure_rows(f"knowledge_base:{kb}", f)
     return _write(["scope", "metric", "value"], rows)
 
 

@@ -44,6 +44,10 @@ class Summary(Figures):
     channel: str | None
     knowledge_base: str | None
     by_channel: dict[str, Figures]
+    by_knowledge_base: dict[str, Figures] = Field(
+        description="Over the turns whose passages or citations came from each knowledge base "
+        "(a turn may count under several)."
+    )
 
 
 class GapExample(BaseModel):

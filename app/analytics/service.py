@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from app.analytics.schemas import FeedbackFigures, Figures, Summary, TimeToAnswer
-from app.analytics.turns import Turn, Window, load, message_counts
+from app.analytics.turns import Turn, Window, knowledge_base_names, load, message_counts
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -67,6 +67,22 @@ def summary(*, db_session: Session, window: Window) -> Summary:
             db_session=db_session, window=channel_window, conversation_ids=ids
         )
         by_channel[channel] = figures(mine, channel_counts)
+    kb_of = knowledge_base_names(db_session=db_session)
+    by_kb: dict[str, list[Turn]] = {}
+    for t in turns:
+        for name in sorted({kb_of[d] for d in t.document_ids if d in kb_of}):
+            by_kb.setdefault(name, []).append(t)
+    by_knowledge_base = {
+        name: figures(
+            mine,
+            message_counts(
+                db_session=db_session,
+                window=window,
+                conversation_ids={t.conversation_id for t in mine},
+            ),
+        )
+        for name, mine in sorted(by_kb.items())
+    }
     overall = figures(turns, counts)
     return Summary(
         **overall.model_dump(),
@@ -75,4 +91,5 @@ def summary(*, db_session: Session, window: Window) -> Summary:
         channel=window.channel,
         knowledge_base=window.kb.name if window.kb else None,
         by_channel=by_channel,
+        by_knowledge_base=by_knowledge_base,
     )

@@ -150,3 +150,13 @@ def message_counts(
         if conversation_id in conversation_ids:
             counts[role.value] = counts.get(role.value, 0) + 1
     return counts
+
+
+def knowledge_base_names(*, db_session: Session) -> dict[int, str]:
+    """Each document's knowledge base, by document id."""
+    rows = db_session.execute(
+        select(Document.id, KnowledgeBase.name).join(
+            KnowledgeBase, KnowledgeBase.id == Document.kb_id
+        )
+    )
+    return {doc_id: name for doc_id, name in rows}

@@ -78,6 +78,10 @@ def test_summary_figures(client: TestClient, admin_secret: str, seeded: Seeded) 
         2, 1.0, 0.0
     )  # fmt: skip
     assert openai["time_to_answer"]["median_ms"] == 500.0
+    returns = s["by_knowledge_base"][seeded.kb]
+    assert (returns["conversations"], returns["answers"], returns["resolution_rate"]) == (1, 2, 0.0)
+    assert returns["messages"] == {"assistant": 2, "user": 2}
+    assert s["by_knowledge_base"].keys() == {seeded.kb}  # document 999999 belongs to none
 
     only_web = client.get("/admin/analytics/summary", params=_range(channel="web"), headers=admin)
     assert only_web.json()["conversations"] == 3 and only_web.json()["by_channel"].keys() == {"web"}
@@ -108,6 +112,7 @@ def test_summary_csv(client: TestClient, admin_secret: str, seeded: Seeded) -> N
     assert values[("all", "handoff_reason.complaint")] == "1"
     assert values[("all", "time_to_answer.p95_ms")] == "3600.0"
     assert values[("channel:openai", "handoff_rate")] == "1.0"
+    assert values[(f"knowledge_base:{seeded.kb}", "feedback.down")] == "1"
 
 
 def test_knowledge_gaps_group_paraphrases_most_frequent_first(
