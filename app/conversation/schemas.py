@@ -93,6 +93,8 @@ class TurnOutcome:
     """Everything a turn produced, for channels that answer in one piece (WeChat, --json)."""
 
     conversation_id: str = ""
+    # The stored answer's id (what feedback names); None when a person holds the conversation.
+    message_id: int | None = None
     answer: str = ""
     route: str = ""
     intent: str | None = None

@@ -319,6 +319,7 @@ async def run_turn(runtime: Runtime, req: TurnRequest) -> TurnOutcome:
             )
             out.replayed = event.replayed
             out.cached = event.cached
+            out.message_id = event.message_id
         elif isinstance(event, Error):
             out.error = event.code
             # The answer could not be stored: delivered anyway, it would be an answer with no

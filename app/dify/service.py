@@ -236,6 +236,7 @@ async def ask(
     return AskToolResponse(
         answer=outcome.answer,
         conversation_id=outcome.conversation_id,
+        message_id=outcome.message_id,
         route=outcome.route,
         handoff=outcome.handoff,
         citations=[
