@@ -29,6 +29,9 @@ from app.health.router import router as health_router
 from app.health.service import Warmup
 from app.knowledge_bases.router import jobs_router
 from app.knowledge_bases.router import router as knowledge_router
+from app.observability import tracing
+from app.observability.middleware import ObservabilityMiddleware
+from app.observability.router import router as metrics_router
 from app.openai_compat.router import router as openai_router
 from app.retrieval.router import router as retrieval_router
 from app.runtime import Runtime
@@ -44,6 +47,7 @@ def create_app(
     app builds its own runtime (a runtime passed in is its owner's to warm)."""
     settings = settings or (runtime.settings if runtime else get_settings())
     configure_logging(level=settings.log_level, json_logs=settings.log_json)
+    tracing.configure(settings.observability)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +82,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(auth_router)
     app.include_router(whoami_router)
     app.include_router(knowledge_router)
@@ -106,6 +111,7 @@ def create_app(
         trusted=settings.limits.trusted_proxies,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ObservabilityMiddleware)  # outermost: its span covers the access log
     return app
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from app.core.db import utcnow
+from app.observability import metrics, tracing
 from ingestion import leases
 from ingestion.context import IngestionContext
 from ingestion.loaders import ParseError, load
@@ -50,20 +51,36 @@ def run_job(
     final_attempt: bool = True,
     progress: Progress | None = None,
 ) -> JobStatus:
+    with tracing.span("ingestion.job", **{"kefu.ingestion.job_id": job_id}) as span:
+        status = _run_job(job_id, ctx, final_attempt=final_attempt, progress=progress)
+        span.set_attribute("kefu.ingestion.status", status.value)
+    return status
+
+
+def _run_job(
+    job_id: int, ctx: IngestionContext, *, final_attempt: bool, progress: Progress | None
+) -> JobStatus:
     try:
-        return _run(job_id, ctx, progress)
+        status = _run(job_id, ctx, progress)
     except Interrupted:
         log.info("ingestion job %s interrupted by shutdown: re-queued", job_id)
         _requeue(job_id, ctx)
+        metrics.INGESTION_JOBS.labels(status="requeued").inc()
         return JobStatus.QUEUED
     except Exception as exc:
         if _is_transient(exc) and not final_attempt:
             log.warning("ingestion job %s hit a transient error, will retry: %s", job_id, exc)
             _requeue(job_id, ctx)
+            metrics.INGESTION_JOBS.labels(status="requeued").inc()
             raise TransientError(str(exc)) from exc
         log.exception("ingestion job %s failed", job_id)
         _record_failure(job_id, ctx, f"{type(exc).__name__}: {exc}"[:2000])
+        metrics.INGESTION_JOBS.labels(status="failed").inc()
         raise
+    # RUNNING: another worker holds it; a finished one is a redelivery: both skipped here.
+    counted = status.value if status in (JobStatus.SUCCEEDED, JobStatus.FAILED) else "skipped"
+    metrics.INGESTION_JOBS.labels(status=counted).inc()
+    return status
 
 
 def _requeue(job_id: int, ctx: IngestionContext) -> None:
@@ -130,16 +147,17 @@ def _index(
     if ctx.stopping.is_set():
         raise Interrupted
     try:
-        parsed = load(
-            path.read_bytes(),
-            name,
-            max_decompressed_bytes=ctx.settings.ingestion.max_decompressed_bytes,
-        )
-        drafts = split(
-            parsed,
-            chunk_tokens=ctx.settings.ingestion.chunk_tokens,
-            overlap_tokens=ctx.settings.ingestion.overlap_tokens,
-        )
+        with tracing.span("ingestion.parse"):
+            parsed = load(
+                path.read_bytes(),
+                name,
+                max_decompressed_bytes=ctx.settings.ingestion.max_decompressed_bytes,
+            )
+            drafts = split(
+                parsed,
+                chunk_tokens=ctx.settings.ingestion.chunk_tokens,
+                overlap_tokens=ctx.settings.ingestion.overlap_tokens,
+            )
     except (ParseError, FileNotFoundError) as exc:
         reason = str(exc) if isinstance(exc, ParseError) else "the uploaded file is missing"
         _record_failure(job_id, ctx, reason)
@@ -163,14 +181,15 @@ def _index(
         )
         for i, d in enumerate(drafts)
     ]
-    for start in range(0, len(chunks), EMBED_BATCH):
-        if ctx.stopping.is_set():
-            raise Interrupted
-        batch = chunks[start : start + EMBED_BATCH]
-        store.upsert(batch, embedder.embed_passages([c.text for c in batch]))
-        if progress:
-            progress(start + len(batch), len(chunks))
-    store.flush()
+    with tracing.span("ingestion.embed", **{"kefu.ingestion.chunks": len(chunks)}):
+        for start in range(0, len(chunks), EMBED_BATCH):
+            if ctx.stopping.is_set():
+                raise Interrupted
+            batch = chunks[start : start + EMBED_BATCH]
+            store.upsert(batch, embedder.embed_passages([c.text for c in batch]))
+            if progress:
+                progress(start + len(batch), len(chunks))
+        store.flush()
 
     with ctx.session_factory.begin() as db_session:
         job = db_session.get(IngestionJob, job_id)

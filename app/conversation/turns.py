@@ -9,13 +9,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from app.agent import prompts as agent_prompts
-from app.conversation import retries
+from app.conversation import retries, telemetry
 from app.conversation import service as conversation_service
 from app.conversation.answering import answer_llm, answering_kbs
 from app.conversation.models import ConversationStatus, MessageRole
@@ -38,6 +38,7 @@ from app.conversation.summary import schedule_summary
 from app.core.bus import HANDOFF_TOPIC, conversation_topic
 from app.core.errors import database_unavailable
 from app.core.lang import detect_lang
+from app.observability import tracing
 from app.routing import RouteDecision, tiebreak
 from app.routing.faqs import ensure_loaded
 from app.runtime import Runtime
@@ -48,21 +49,23 @@ log = logging.getLogger(__name__)
 async def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
     """Route the message; rules, FAQ and handoff answers are complete here."""
     start = time.perf_counter()
-    decision = await run_in_threadpool(_decide, runtime, prep, text)
-    settings = runtime.settings.routing
-    llm = runtime.llm
-    if (
-        llm is not None
-        and settings.tiebreak
-        and tiebreak.uncertain(decision, low=settings.tiebreak_low, high=settings.tiebreak_high)
-    ):
-        decision = await tiebreak.settle(
-            llm,
-            decision,
-            text,
-            prompt=runtime.router.rules.tiebreak_prompt,
-            first_token_timeout=settings.tiebreak_timeout,
-        )
+    with tracing.span("kefu.route") as span:
+        decision = await run_in_threadpool(_decide, runtime, prep, text)
+        settings = runtime.settings.routing
+        llm = runtime.llm
+        if (
+            llm is not None
+            and settings.tiebreak
+            and tiebreak.uncertain(decision, low=settings.tiebreak_low, high=settings.tiebreak_high)
+        ):
+            decision = await tiebreak.settle(
+                llm,
+                decision,
+                text,
+                prompt=runtime.router.rules.tiebreak_prompt,
+                first_token_timeout=settings.tiebreak_timeout,
+            )
+        span.set_attribute("kefu.route", decision.route)
     return _answer_of(decision, text, route_ms=(time.perf_counter() - start) * 1000)
 
 
@@ -149,6 +152,7 @@ def _persist(runtime: Runtime, prep: Prepared, ans: Answer, started: float) -> t
             timings=ans.timings,
             route_signals=ans.signals,
             error=ans.error,
+            trace_id=tracing.current_trace_id(),
         )
         message_id = msg.id
     return message_id, now_waiting
@@ -225,6 +229,11 @@ async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[Reply
     stored the stream always ends with ``Done``, or with ``Error`` when even the answer
     could not be stored (the customer's message stays, and a retry answers it).
     """
+    async for event in telemetry.observed(req.channel, _handle_turn(runtime, req)):
+        yield event
+
+
+async def _handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncGenerator[ReplyEvent, None]:
     started = time.perf_counter()
     try:
         prep = await run_in_threadpool(prepare, runtime, req)

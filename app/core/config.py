@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.observability_config import ObservabilitySettings
+
 DEV_SECRET = "dev-insecure-secret-change-me"
 
 
@@ -359,6 +361,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
