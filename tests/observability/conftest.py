@@ -9,9 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.config import LLMSettings
+from app.observability import tracing
 from app.runtime import Runtime
 from tests.llm.scripted_server import ScriptedServer
 from tests.openai_compat.conftest import build_runtime, new_key, serve
@@ -80,3 +84,14 @@ def ops(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iter
                 yield Ops(base_url.removesuffix("/v1"), secret, llm, rt)
         finally:
             rt.close()
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracing.use(provider)
+    yield memory
+    tracing.use(None)
+    provider.shutdown()

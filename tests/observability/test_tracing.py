@@ -10,14 +10,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import select
 
 from app.conversation.models import TurnTrace
 from app.core.logging import JsonFormatter
-from app.observability import tracing
 from tests.llm.scripted_server import Stream, chunk, text_reply, tool_call_delta
 from tests.observability.conftest import Ops
 from tests.support import wait_until
@@ -45,17 +43,6 @@ def finished(exporter: InMemorySpanExporter, last: str) -> tuple[ReadableSpan, .
         what=f"the {last} span",
     )
     return exporter.get_finished_spans()
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracing.use(provider)
-    yield memory
-    tracing.use(None)
-    provider.shutdown()
 
 
 @pytest.fixture
