@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from app.core.db import utcnow
-from app.observability import metrics, tracing
+from app.observability import tracing
 from ingestion import leases
 from ingestion.context import IngestionContext
 from ingestion.loaders import ParseError, load
@@ -51,36 +51,20 @@ def run_job(
     final_attempt: bool = True,
     progress: Progress | None = None,
 ) -> JobStatus:
-    with tracing.span("ingestion.job", **{"kefu.ingestion.job_id": job_id}) as span:
-        status = _run_job(job_id, ctx, final_attempt=final_attempt, progress=progress)
-        span.set_attribute("kefu.ingestion.status", status.value)
-    return status
-
-
-def _run_job(
-    job_id: int, ctx: IngestionContext, *, final_attempt: bool, progress: Progress | None
-) -> JobStatus:
     try:
-        status = _run(job_id, ctx, progress)
+        return _run(job_id, ctx, progress)
     except Interrupted:
         log.info("ingestion job %s interrupted by shutdown: re-queued", job_id)
         _requeue(job_id, ctx)
-        metrics.INGESTION_JOBS.labels(status="requeued").inc()
         return JobStatus.QUEUED
     except Exception as exc:
         if _is_transient(exc) and not final_attempt:
             log.warning("ingestion job %s hit a transient error, will retry: %s", job_id, exc)
             _requeue(job_id, ctx)
-            metrics.INGESTION_JOBS.labels(status="requeued").inc()
             raise TransientError(str(exc)) from exc
         log.exception("ingestion job %s failed", job_id)
         _record_failure(job_id, ctx, f"{type(exc).__name__}: {exc}"[:2000])
-        metrics.INGESTION_JOBS.labels(status="failed").inc()
         raise
-    # RUNNING: another worker holds it; a finished one is a redelivery: both skipped here.
-    counted = status.value if status in (JobStatus.SUCCEEDED, JobStatus.FAILED) else "skipped"
-    metrics.INGESTION_JOBS.labels(status=counted).inc()
-    return status
 
 
 def _requeue(job_id: int, ctx: IngestionContext) -> None:

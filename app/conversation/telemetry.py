@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncGenerator
 
@@ -22,22 +23,23 @@ async def observed(
     route: str | None = None
     handoff = False
     try:
-        async for event in tracing.within(ctx, events):
-            if isinstance(event, TextDelta) and event.text and first_token is None:
-                first_token = time.perf_counter() - started
-            elif isinstance(event, Handoff):
-                handoff = True
-            elif isinstance(event, Done):
-                # A replayed answer was counted when it was first given.
-                route = None if event.replayed else event.route
-                span.set_attribute("kefu.route", event.route)
-                span.set_attribute("kefu.conversation_id", event.conversation_id)
-                if event.intent:
-                    span.set_attribute("kefu.intent", event.intent)
-            elif isinstance(event, Error):
-                route = "error"
-                span.set_status(Status(StatusCode.ERROR, event.code))
-            yield event
+        async with contextlib.aclosing(tracing.within(ctx, events)) as traced:
+            async for event in traced:
+                if isinstance(event, TextDelta) and event.text and first_token is None:
+                    first_token = time.perf_counter() - started
+                elif isinstance(event, Handoff):
+                    handoff = True
+                elif isinstance(event, Done):
+                    # A replayed answer was counted when it was first given.
+                    route = None if event.replayed else event.route
+                    span.set_attribute("kefu.route", event.route)
+                    span.set_attribute("kefu.conversation_id", event.conversation_id)
+                    if event.intent:
+                        span.set_attribute("kefu.intent", event.intent)
+                elif isinstance(event, Error):
+                    route = "error"
+                    span.set_status(Status(StatusCode.ERROR, event.code))
+                yield event
     except Exception as exc:
         span.record_exception(exc)
         span.set_status(Status(StatusCode.ERROR, type(exc).__name__))

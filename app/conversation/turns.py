@@ -49,23 +49,21 @@ log = logging.getLogger(__name__)
 async def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
     """Route the message; rules, FAQ and handoff answers are complete here."""
     start = time.perf_counter()
-    with tracing.span("kefu.route") as span:
-        decision = await run_in_threadpool(_decide, runtime, prep, text)
-        settings = runtime.settings.routing
-        llm = runtime.llm
-        if (
-            llm is not None
-            and settings.tiebreak
-            and tiebreak.uncertain(decision, low=settings.tiebreak_low, high=settings.tiebreak_high)
-        ):
-            decision = await tiebreak.settle(
-                llm,
-                decision,
-                text,
-                prompt=runtime.router.rules.tiebreak_prompt,
-                first_token_timeout=settings.tiebreak_timeout,
-            )
-        span.set_attribute("kefu.route", decision.route)
+    decision = await run_in_threadpool(_decide, runtime, prep, text)
+    settings = runtime.settings.routing
+    llm = runtime.llm
+    if (
+        llm is not None
+        and settings.tiebreak
+        and tiebreak.uncertain(decision, low=settings.tiebreak_low, high=settings.tiebreak_high)
+    ):
+        decision = await tiebreak.settle(
+            llm,
+            decision,
+            text,
+            prompt=runtime.router.rules.tiebreak_prompt,
+            first_token_timeout=settings.tiebreak_timeout,
+        )
     return _answer_of(decision, text, route_ms=(time.perf_counter() - start) * 1000)
 
 
@@ -194,7 +192,9 @@ async def _answer(
     ans: Answer | None = None
     shown = ""  # what reached the customer, should the turn fail half-way
     try:
-        ans = await _route(runtime, prep, text)
+        with tracing.span("kefu.route") as span:
+            ans = await _route(runtime, prep, text)
+            span.set_attribute("kefu.route", ans.route)
         if ans.route == "llm":
             async for event in answer_llm(runtime, prep, text, ans, turn_started=started):
                 if isinstance(event, TextDelta):
@@ -229,8 +229,11 @@ async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[Reply
     stored the stream always ends with ``Done``, or with ``Error`` when even the answer
     could not be stored (the customer's message stays, and a retry answers it).
     """
-    async for event in telemetry.observed(req.channel, _handle_turn(runtime, req)):
-        yield event
+    # Closed at once when the channel stops reading, so the turn's own clean-up runs now.
+    observed = telemetry.observed(req.channel, _handle_turn(runtime, req))
+    async with contextlib.aclosing(observed) as events:
+        async for event in events:
+            yield event
 
 
 async def _handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncGenerator[ReplyEvent, None]:

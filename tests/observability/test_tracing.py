@@ -18,7 +18,7 @@ from app.conversation.models import TurnTrace
 from app.core.logging import JsonFormatter
 from tests.llm.scripted_server import Stream, chunk, text_reply, tool_call_delta
 from tests.observability.conftest import Ops
-from tests.support import wait_until
+from tests.support import ingest, wait_until
 
 QUESTION = "积分抵扣有没有上限？最多能抵订单金额的多少？"
 
@@ -137,3 +137,16 @@ def test_without_a_tracer_no_trace_id_is_invented(ops: Ops, log_lines: Lines) ->
         stored = s.scalar(select(TurnTrace).order_by(TurnTrace.id.desc()))
         assert stored is not None and stored.trace_id is None
     assert log_lines.lines and not any("trace_id" in line for line in log_lines.lines)
+
+
+def test_an_ingestion_job_and_its_stages_are_spans(
+    ops: Ops, exporter: InMemorySpanExporter
+) -> None:
+    ingest(ops.runtime, {"hours.md": "# 营业时间\n\n门店每天9点到21点营业。\n"}, kb="traced")
+    spans = finished(exporter, "ingestion.job")
+    (job,) = [s for s in spans if s.name == "ingestion.job"]
+    assert job.context is not None and job.attributes is not None
+    assert job.attributes["kefu.ingestion.status"] == "succeeded"
+    for stage in ("ingestion.parse", "ingestion.embed"):
+        (span,) = [s for s in spans if s.name == stage]
+        assert span.parent is not None and span.parent.span_id == job.context.span_id
