@@ -12,7 +12,7 @@ from app.main import create_app
 from tests.llm.scripted_server import Status, text_reply
 from tests.observability.conftest import Ops
 from tests.openai_compat.conftest import new_key
-from tests.support import ingest
+from tests.support import ingest, wait_until
 
 QUESTION = "积分抵扣有没有上限？最多能抵订单金额的多少？"
 FAMILIES = {
@@ -50,6 +50,16 @@ def test_an_answer_moves_the_turn_llm_retrieval_and_http_series(ops: Ops) -> Non
     resp = ops.chat(QUESTION)
     assert resp.status_code == 200, resp.text
     assert resp.json()["kefu"]["route"] == "llm"
+    chat = {"method": "POST", "route": "/v1/chat/completions", "status": "200"}
+    # The request is counted when its response has gone out, a moment after the client has it.
+    wait_until(
+        lambda: (
+            ops.scrape().value("kefu_http_requests_total", **chat)
+            > before.value("kefu_http_requests_total", **chat)
+        ),
+        timeout=10,
+        what="the request to be counted",
+    )
     after = ops.scrape()
 
     def moved(name: str, **labels: str) -> float:
@@ -68,7 +78,6 @@ def test_an_answer_moves_the_turn_llm_retrieval_and_http_series(ops: Ops) -> Non
     assert moved("kefu_llm_tokens_total", kind="prompt") == 120
     assert moved("kefu_llm_tokens_total", kind="completion") == 9
     assert moved("kefu_retrieval_seconds_count") == 1
-    chat = {"method": "POST", "route": "/v1/chat/completions", "status": "200"}
     assert moved("kefu_http_requests_total", **chat) == 1
     assert moved("kefu_http_request_duration_seconds_count", **chat) == 1
 
@@ -93,6 +102,11 @@ def test_routes_are_labelled_by_template_never_by_raw_path(ops: Ops) -> None:
     for name in ("no-such-kb-1", "no-such-kb-2"):
         httpx.get(f"{ops.root}/admin/knowledge-bases/{name}", timeout=10)  # 401: no key
     httpx.get(f"{ops.root}/nowhere/at/all", timeout=10)
+    wait_until(
+        lambda: ops.scrape().value("kefu_http_requests_total", route="unmatched") >= 1,
+        timeout=10,
+        what="the 404 to be counted",
+    )
     samples = ops.scrape()
     routes = {dict(ls).get("route") for n, ls in samples if n == "kefu_http_requests_total"}
     assert not any(r and "no-such-kb" in r for r in routes)

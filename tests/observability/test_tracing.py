@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from app.conversation.models import TurnTrace
 from app.core.logging import JsonFormatter
-from tests.llm.scripted_server import Stream, chunk, text_reply, tool_call_delta
+from tests.agent.conftest import tool_reply
+from tests.llm.scripted_server import text_reply
 from tests.observability.conftest import Ops
 from tests.support import ingest, wait_until
 
@@ -56,14 +57,8 @@ def log_lines() -> Iterator[Lines]:
 def test_a_turn_is_one_trace_from_the_http_request_to_the_llm(
     ops: Ops, exporter: InMemorySpanExporter, log_lines: Lines
 ) -> None:
-    arguments = json.dumps({"reason": "complaint", "summary": "wants a person"})
     ops.llm.script(
-        Stream(
-            [
-                tool_call_delta(0, call_id="call-1", name="request_human", arguments=arguments),
-                chunk({}, "tool_calls"),
-            ]
-        ),
+        tool_reply("request_human", {"reason": "complaint", "summary": "wants a person"}),
         text_reply("已为您转接人工客服。"),
     )
     sent_before = len(ops.llm.chat_requests)
@@ -132,11 +127,19 @@ def test_a_caller_s_traceparent_is_continued(ops: Ops, exporter: InMemorySpanExp
 
 def test_without_a_tracer_no_trace_id_is_invented(ops: Ops, log_lines: Lines) -> None:
     ops.llm.script(text_reply("单笔最多可抵扣订单金额的30% [1]。"))
-    assert ops.chat(QUESTION).status_code == 200
+    resp = ops.chat(QUESTION)
+    assert resp.status_code == 200
+    rid = resp.headers["x-request-id"]
+
+    def mine() -> list[dict[str, object]]:
+        return [line for line in log_lines.lines if line.get("request_id") == rid]
+
+    # The access line is written once the response has gone out.
+    wait_until(lambda: any(x["logger"] == "kefu.access" for x in mine()), timeout=10, what="log")
+    assert not any("trace_id" in line for line in mine())
     with ops.runtime.session_factory() as s:
         stored = s.scalar(select(TurnTrace).order_by(TurnTrace.id.desc()))
         assert stored is not None and stored.trace_id is None
-    assert log_lines.lines and not any("trace_id" in line for line in log_lines.lines)
 
 
 def test_an_ingestion_job_and_its_stages_are_spans(
