@@ -25,11 +25,15 @@ from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from app.core.ratelimit import ClientIpLimit
 from app.dify.router import router as dify_router
+from app.feedback import service as feedback_service
 from app.handoff.router import router as handoff_router
 from app.health.router import router as health_router
 from app.health.service import Warmup
 from app.knowledge_bases.router import jobs_router
 from app.knowledge_bases.router import router as knowledge_router
+from app.observability import metrics, tracing
+from app.observability.middleware import ObservabilityMiddleware
+from app.observability.router import router as metrics_router
 from app.openai_compat.router import router as openai_router
 from app.retrieval.router import router as retrieval_router
 from app.runtime import Runtime
@@ -45,6 +49,8 @@ def create_app(
     app builds its own runtime (a runtime passed in is its owner's to warm)."""
     settings = settings or (runtime.settings if runtime else get_settings())
     configure_logging(level=settings.log_level, json_logs=settings.log_json)
+    tracing.configure(settings.observability)
+    feedback_service.on_feedback(metrics.feedback)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +85,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(auth_router)
     app.include_router(whoami_router)
     app.include_router(knowledge_router)
@@ -108,6 +115,7 @@ def create_app(
         trusted=settings.limits.trusted_proxies,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ObservabilityMiddleware)  # outermost: its span covers the access log
     return app
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_process_init
 
 from app.core.config import Settings, get_settings
+from app.observability import tracing
 
 # Sent by name, so the API process never has to import the task module.
 INGEST_TASK = "ingestion.ingest_document"
@@ -34,3 +38,10 @@ def make_celery(settings: Settings) -> Celery:
 
 
 celery_app = make_celery(get_settings())
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _trace_ingestion(**_: Any) -> None:
+    """Each worker process exports its ingestion spans (after the fork: an exporter's thread
+    does not survive one)."""
+    tracing.configure(get_settings().observability)

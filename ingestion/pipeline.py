@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from app.core.db import utcnow
+from app.observability import tracing
 from ingestion import leases
 from ingestion.context import IngestionContext
 from ingestion.loaders import ParseError, load
@@ -130,16 +131,17 @@ def _index(
     if ctx.stopping.is_set():
         raise Interrupted
     try:
-        parsed = load(
-            path.read_bytes(),
-            name,
-            max_decompressed_bytes=ctx.settings.ingestion.max_decompressed_bytes,
-        )
-        drafts = split(
-            parsed,
-            chunk_tokens=ctx.settings.ingestion.chunk_tokens,
-            overlap_tokens=ctx.settings.ingestion.overlap_tokens,
-        )
+        with tracing.span("ingestion.parse"):
+            parsed = load(
+                path.read_bytes(),
+                name,
+                max_decompressed_bytes=ctx.settings.ingestion.max_decompressed_bytes,
+            )
+            drafts = split(
+                parsed,
+                chunk_tokens=ctx.settings.ingestion.chunk_tokens,
+                overlap_tokens=ctx.settings.ingestion.overlap_tokens,
+            )
     except (ParseError, FileNotFoundError) as exc:
         reason = str(exc) if isinstance(exc, ParseError) else "the uploaded file is missing"
         _record_failure(job_id, ctx, reason)
@@ -163,14 +165,15 @@ def _index(
         )
         for i, d in enumerate(drafts)
     ]
-    for start in range(0, len(chunks), EMBED_BATCH):
-        if ctx.stopping.is_set():
-            raise Interrupted
-        batch = chunks[start : start + EMBED_BATCH]
-        store.upsert(batch, embedder.embed_passages([c.text for c in batch]))
-        if progress:
-            progress(start + len(batch), len(chunks))
-    store.flush()
+    with tracing.span("ingestion.embed", **{"kefu.ingestion.chunks": len(chunks)}):
+        for start in range(0, len(chunks), EMBED_BATCH):
+            if ctx.stopping.is_set():
+                raise Interrupted
+            batch = chunks[start : start + EMBED_BATCH]
+            store.upsert(batch, embedder.embed_passages([c.text for c in batch]))
+            if progress:
+                progress(start + len(batch), len(chunks))
+        store.flush()
 
     with ctx.session_factory.begin() as db_session:
         job = db_session.get(IngestionJob, job_id)

@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready
 
-from ingestion import leases, pipeline
+from ingestion import leases, pipeline, telemetry
 from ingestion.celery_app import INGEST_TASK
 from ingestion.context import get_context
 from knowledge.models import JobStatus
@@ -26,7 +26,7 @@ from knowledge.models import JobStatus
 def ingest_document(self: Any, job_id: int) -> str:
     final = self.request.retries >= self.max_retries
     ctx = get_context()
-    status = pipeline.run_job(job_id, ctx, final_attempt=final)
+    status = telemetry.run_job(job_id, ctx, final_attempt=final)
     if status == JobStatus.RUNNING and not self.request.is_eager:
         # Another worker's lease holds it (a redelivery while it works, or a dead worker's
         # lease not yet run out): look again when that lease would have expired, so a dead

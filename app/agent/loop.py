@@ -27,6 +27,7 @@ from app.llm import (
     Usage,
     tool_message,
 )
+from app.observability import tracing
 from app.tools.service import ToolContext, ToolRunner, error
 
 RESULT_CHARS = 4000  # a tool result larger than this is cut before it goes back to the model
@@ -130,7 +131,8 @@ class Agent:
                 if call.error is not None:
                     outcome = error("invalid_arguments", call.error)
                 else:
-                    outcome = await self._tools.run(call.name, call.arguments, ctx)
+                    with tracing.span("kefu.tool", **{"kefu.tool.name": call.name}):
+                        outcome = await self._tools.run(call.name, call.arguments, ctx)
                 ms = round((time.perf_counter() - t0) * 1000, 1)
                 if call.name == "request_human" and outcome.get("handoff"):
                     result.handoff = True

@@ -6,6 +6,7 @@ import typer
 
 from app.cli.common import check_extra_tools, ensure_schema, settings_or_exit
 from app.core import migrations
+from app.observability import exposition
 
 
 def register(cli: typer.Typer) -> None:
@@ -28,6 +29,9 @@ def register(cli: typer.Typer) -> None:
                 err=True,
             )
             raise typer.Exit(2)
+        if workers > 1:
+            # Each worker counts in its own files; /metrics adds them up.
+            exposition.prepare_multiprocess(settings.data_dir / "metrics")
         uvicorn.run(
             "app.main:create_app",
             factory=True,

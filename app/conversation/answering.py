@@ -37,6 +37,7 @@ from app.conversation.schemas import (
 from app.conversation.state import Answer, Prepared
 from app.llm import LLMError, LLMTimeout, LLMUnavailable
 from app.llm import TextDelta as LLMText
+from app.observability import metrics, tracing
 from app.retrieval import service as retrieval_service
 from app.retrieval.query import contextual_query
 from app.retrieval.rerank import FUSED_RANK, RERANK_SCORE
@@ -206,7 +207,8 @@ async def answer_llm(
     query = await search_query(runtime, prep, text, ans)
     t0 = time.perf_counter()
     try:
-        hits = await run_in_threadpool(_retrieve, runtime, query)
+        with tracing.span("kefu.retrieve"):
+            hits = await run_in_threadpool(_retrieve, runtime, query)
     except Exception as exc:
         # The vector store (or its SQL lookup) is down: the agent can still use the
         # customer's records, and without passages it says it has none and offers a human.
@@ -214,6 +216,7 @@ async def answer_llm(
         hits = []
         ans.error = f"retrieval: {type(exc).__name__}: {exc}"[:500]
     ans.timings["retrieve_ms"] = _ms(t0)
+    metrics.RETRIEVAL.observe(time.perf_counter() - t0)
     ans.search_query = query
     ans.retrieved = [
         {

@@ -126,4 +126,6 @@ class TurnTrace(Base):
         JSON, default=dict, server_default=text("'{}'")
     )
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The OpenTelemetry trace of the turn (32 hex digits), when tracing is on.
+    trace_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

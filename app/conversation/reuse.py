@@ -19,6 +19,7 @@ from app.answer_cache.service import scope_key
 from app.conversation.answering import answering_kbs
 from app.conversation.schemas import Citation, Citations, ReplyEvent, TextDelta
 from app.conversation.state import Answer, Prepared
+from app.observability import metrics
 from app.routing.service import ACCOUNT, FOLLOWUP
 from app.runtime import Runtime
 from knowledge import service as knowledge_service
@@ -27,9 +28,12 @@ log = logging.getLogger(__name__)
 
 
 def may_serve(runtime: Runtime, prep: Prepared, text: str, ans: Answer) -> bool:
-    if runtime.answer_cache is None or ans.intent in (ACCOUNT, FOLLOWUP):
+    if runtime.answer_cache is None:
         return False
-    return not (prep.history and looks_elliptical(text))
+    if ans.intent in (ACCOUNT, FOLLOWUP) or (prep.history and looks_elliptical(text)):
+        metrics.answer_cache("bypass")
+        return False
+    return True
 
 
 def may_keep(prep: Prepared, ans: Answer) -> bool:
@@ -81,6 +85,7 @@ async def lookup(runtime: Runtime, prep: Prepared, text: str, ans: Answer) -> li
         log.warning("answer cache lookup failed", exc_info=True)
         return []
     ans.timings["answer_cache_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    metrics.answer_cache("miss" if found is None else "hit")
     if found is None:
         ans.cache_scope, ans.cache_vector = scope, vector
         ans.signals["answer_cache"] = 0.0

@@ -9,13 +9,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from app.agent import prompts as agent_prompts
-from app.conversation import retries, reuse
+from app.conversation import retries, reuse, telemetry
 from app.conversation import service as conversation_service
 from app.conversation.answering import answer_llm, answering_kbs
 from app.conversation.models import ConversationStatus, MessageRole
@@ -38,6 +38,7 @@ from app.conversation.summary import schedule_summary
 from app.core.bus import HANDOFF_TOPIC, conversation_topic
 from app.core.errors import database_unavailable
 from app.core.lang import detect_lang
+from app.observability import tracing
 from app.routing import RouteDecision, tiebreak
 from app.routing.faqs import ensure_loaded
 from app.runtime import Runtime
@@ -149,6 +150,7 @@ def _persist(runtime: Runtime, prep: Prepared, ans: Answer, started: float) -> t
             timings=ans.timings,
             route_signals=ans.signals,
             error=ans.error,
+            trace_id=tracing.current_trace_id(),
         )
         message_id = msg.id
     return message_id, now_waiting
@@ -190,7 +192,9 @@ async def _answer(
     ans: Answer | None = None
     shown = ""  # what reached the customer, should the turn fail half-way
     try:
-        ans = await _route(runtime, prep, text)
+        with tracing.span("kefu.route") as span:
+            ans = await _route(runtime, prep, text)
+            span.set_attribute("kefu.route", ans.route)
         if ans.route == "llm":
             reused = (
                 await reuse.lookup(runtime, prep, text, ans)
@@ -234,6 +238,14 @@ async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[Reply
     stored the stream always ends with ``Done``, or with ``Error`` when even the answer
     could not be stored (the customer's message stays, and a retry answers it).
     """
+    # Closed at once when the channel stops reading, so the turn's own clean-up runs now.
+    observed = telemetry.observed(req.channel, _handle_turn(runtime, req))
+    async with contextlib.aclosing(observed) as events:
+        async for event in events:
+            yield event
+
+
+async def _handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncGenerator[ReplyEvent, None]:
     started = time.perf_counter()
     try:
         prep = await run_in_threadpool(prepare, runtime, req)

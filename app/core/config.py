@@ -18,6 +18,7 @@ from app.core.cache_settings import AnswerCacheSettings as AnswerCacheSettings
 from app.core.edge_settings import ChannelSettings as ChannelSettings
 from app.core.edge_settings import LimitSettings as LimitSettings
 from app.core.edge_settings import ToolSettings as ToolSettings
+from app.core.observability_config import ObservabilitySettings
 
 # Re-exported: code and tests import every settings class from here.
 from app.core.retrieval_settings import EmbeddingSettings as EmbeddingSettings
@@ -291,6 +292,7 @@ class Settings(BaseSettings):
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     answer_cache: AnswerCacheSettings = Field(default_factory=AnswerCacheSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -39,6 +39,7 @@ from app.customers.schemas import (
     TicketRecord,
 )
 from app.customers.source import BusinessData, NotAllowed, Unavailable, Unsupported
+from app.observability import tracing
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,9 @@ class HttpBusinessData(BusinessData):
     ) -> Any:
         """The decoded JSON body, or None on 404."""
         try:
-            resp = await self._client.request(method, url, json=json, params=params or None)
+            resp = await self._client.request(
+                method, url, json=json, params=params or None, headers=tracing.outgoing_headers()
+            )
         except httpx.TimeoutException as exc:
             log.warning(
                 "business API timed out", extra={"method": method, "timeout": self._timeout}

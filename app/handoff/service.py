@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
@@ -30,6 +31,7 @@ from app.core.bus import HANDOFF_TOPIC, Event, channel_topic, conversation_topic
 from app.core.errors import Conflict, NotFound
 from app.core.text import message_text
 from app.handoff.schemas import ConversationOut, MessageOut, QueueItem
+from app.observability import metrics
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,7 @@ def detail(
 
 def claim(*, db_session: Session, conversation_id: str, agent: str) -> Change:
     """Take a conversation from the queue, or proactively from the bot. Idempotent per agent."""
+    since = _waiting_since(db_session, conversation_id)
     won = conversation_service.compare_and_set(
         db_session=db_session,
         conversation_id=conversation_id,
@@ -123,6 +126,9 @@ def claim(*, db_session: Session, conversation_id: str, agent: str) -> Change:
     )
     conv = _require(db_session, conversation_id)
     if won:
+        if since is not None:
+            waited = datetime.now(UTC) - (since if since.tzinfo else since.replace(tzinfo=UTC))
+            metrics.HANDOFF_WAIT.observe(max(0.0, waited.total_seconds()))
         return _changed(db_session, conv, "claimed", agent, f"claimed by {agent}")
     if conv.status == Status.HUMAN and conv.assigned_agent == agent:
         return Change(ConversationOut.model_validate(conv))
@@ -260,6 +266,20 @@ async def apply(runtime: Runtime, change: Callable[..., Change], **kwargs: Any) 
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _waiting_since(db_session: Session, conversation_id: str) -> datetime | None:
+    """When a queued conversation began to wait (as the queue shows it); None otherwise."""
+    last_bot = (
+        select(func.max(Message.created_at))
+        .where(Message.conversation_id == conversation_id, Message.role == MessageRole.ASSISTANT)
+        .scalar_subquery()
+    )
+    return db_session.scalar(
+        select(func.coalesce(last_bot, Conversation.created_at)).where(
+            Conversation.id == conversation_id, Conversation.status == Status.AWAITING_HUMAN
+        )
+    )
 
 
 def _require(db_session: Session, conversation_id: str, *, lock: bool = False) -> Conversation:

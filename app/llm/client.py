@@ -51,6 +51,8 @@ from app.llm.events import (
     Usage,
 )
 from app.llm.response import Call, Retryable, raise_for_status, read_events
+from app.llm.telemetry import CallTelemetry
+from app.observability import tracing
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,7 @@ class LLMClient:
             # The endpoint is internal: an HTTP(S)_PROXY meant for the internet must not
             # capture it (nor loopback in tests).
             trust_env=False,
+            event_hooks={"request": [tracing.inject_traceparent]},
         )
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._breaker = CircuitBreaker(
@@ -199,6 +202,39 @@ class LLMClient:
         ``first_token_timeout`` overrides the setting for this call (a side job such as
         condensing a query is worth less waiting than the answer).
         """
+        telemetry = CallTelemetry(
+            self.model,
+            tools=len(tools or ()),
+            thinking=thinking,
+            breaker=lambda: self.breaker_state,
+        )
+        events = self._stream(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            thinking=thinking,
+            max_tokens=max_tokens,
+            extra_body=extra_body,
+            first_token_timeout=first_token_timeout,
+        )
+        with telemetry:
+            # The call's span is current while the request is made: its traceparent goes out.
+            async with contextlib.aclosing(tracing.within(telemetry.context, events)) as traced:
+                async for event in traced:
+                    telemetry.saw(event)
+                    yield event
+
+    async def _stream(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None,
+        tool_choice: ToolChoice | None,
+        thinking: bool,
+        max_tokens: int | None,
+        extra_body: Mapping[str, Any] | None,
+        first_token_timeout: float | None,
+    ) -> AsyncGenerator[LLMEvent, None]:
         body = self._body(messages, tools, tool_choice, thinking, max_tokens, extra_body)
         now = asyncio.get_running_loop().time()
         s = self._settings

@@ -90,6 +90,7 @@ class CompanyApi:
                 "raw_path": raw,
                 "query": request.url.query,
                 "authorization": request.headers.get("authorization"),
+                "traceparent": request.headers.get("traceparent"),
                 "json": body,
             }
         )
