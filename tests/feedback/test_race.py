@@ -26,8 +26,9 @@ def test_a_concurrent_second_rating_becomes_an_update(pg_engine: Engine) -> None
         )
         cid, mid = conv.id, answer.id
     errors: list[BaseException] = []
+    first = factory()
+    thread: threading.Thread | None = None
     try:
-        first = factory()
         msg = first.get(Message, mid)
         assert msg is not None
         feedback_service.record(
@@ -58,17 +59,22 @@ def test_a_concurrent_second_rating_becomes_an_update(pg_engine: Engine) -> None
                         )
                     )
                 ),
-                timeout=10,
+                timeout=60,
                 what="the second insert to wait on the first",
             )
         first.commit()
         first.close()
-        thread.join(timeout=10)
+        thread.join(timeout=60)
         assert not thread.is_alive() and errors == []
         with Session(pg_engine) as s:
             rows = s.scalars(select(MessageFeedback).where(MessageFeedback.message_id == mid))
             assert [(f.rating, f.comment) for f in rows] == [(Rating.DOWN, "no")]
     finally:
+        # A failure above must not leave the first insert's lock held: the clean-up below
+        # (and the second insert) would wait for it forever.
+        first.close()
+        if thread is not None:
+            thread.join(timeout=60)
         with factory.begin() as s:
             s.execute(Conversation.__table__.delete().where(Conversation.id == cid))
         with Session(pg_engine) as s:
