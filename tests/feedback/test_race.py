@@ -48,7 +48,9 @@ def test_a_concurrent_second_rating_becomes_an_update(pg_engine: Engine) -> None
 
         thread = threading.Thread(target=second)
         thread.start()
-        with pg_engine.connect() as watch:
+        # Autocommit: inside one transaction PostgreSQL shows the same pg_stat_activity
+        # snapshot on every read, so the poll would never see the insert start waiting.
+        with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watch:
             wait_until(
                 lambda: bool(
                     watch.scalar(
