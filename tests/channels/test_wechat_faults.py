@@ -125,7 +125,14 @@ def test_a_retry_after_the_first_attempt_died_answers_once(
         else:
             passive.append(payload.parse(body)["Content"])
         wait_idle(client, tencent)
-        assert _post(client, openid, mid) == (200, b"success")
+        # Answered through custom/send: told ``success``; passively: the same answer again
+        # (WeChat keeps one response per message, and retries only when it got none).
+        status, again = _post(client, openid, mid)
+        assert status == 200
+        if passive:
+            assert payload.parse(again)["Content"] == passive[0]
+        else:
+            assert again == b"success"
         wait_idle(client, tencent)
     given = passive + [s.body["text"]["content"] for s in tencent.delivered()]
     assert given == [FAQ_ANSWER]
@@ -209,3 +216,24 @@ def test_an_answer_is_owed_until_custom_send_delivers_it(
         wait_idle(client, tencent)
     assert dedup_bot.cache.get(owed_key(key)) is None
     assert dedup_bot.cache.get(key) == "done"
+
+
+def test_a_passive_answer_wechat_never_got_is_given_on_its_retry(
+    dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker died after the passive answer was ready and before WeChat got the response
+    (or the response came after WeChat's 5 s): WeChat retries, and the retry must carry the
+    answer. It was told ``success`` (the answer marked done before it was delivered), and the
+    stored answer never reached the customer."""
+    tencent.reset()
+    plain_mode(dedup_bot, monkeypatch)
+    openid, mid = _ids()
+    with TestClient(create_app(runtime=dedup_bot)) as client:
+        status, lost_in_transit = _post(client, openid, mid)
+        assert status == 200 and payload.parse(lost_in_transit)["Content"] == FAQ_ANSWER
+        status, retry = _post(client, openid, mid)
+        assert status == 200 and retry != b"success"
+        assert payload.parse(retry)["Content"] == FAQ_ANSWER
+        wait_idle(client, tencent)
+    assert tencent.sends() == []  # one answer, in the response WeChat kept
+    assert _stored(dedup_bot, openid) == [("user", "怎么开发票"), ("assistant", FAQ_ANSWER)]

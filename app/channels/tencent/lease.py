@@ -7,6 +7,12 @@ message was never answered. Now a retry waits while the claim is renewed by a li
 (and answers ``success``: that attempt delivers), and takes the message over once the lease
 lapses; its turn then answers the stored message, or replays the answer the dead attempt
 stored without delivering it (turns are keyed by the MsgId as client message id).
+
+An answer given in a callback's response is marked ``passive``, not ``done``: WeChat retries
+only when it did not get the response (the worker died before writing it, or wrote it after
+WeChat's 5 s), so a retry of a passively answered message is answered again, from the stored
+answer, and WeChat keeps one response per message. Only an answer sent through custom/send
+(or nothing to send) makes retries ``success``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ log = logging.getLogger(__name__)
 
 LIVE = "live:"  # + the holder's token
 DONE = "done"
+PASSIVE = "passive"
 # Below WeChat's 5 s between tries, so the retry after a dead attempt sees the lease lapse
 # within its own reply budget.
 LEASE_TTL = 3.0
@@ -65,17 +72,22 @@ class Lease:
         self._renewal.cancel()
         await asyncio.wait([self._renewal])  # a renewal in flight lands before what follows
 
-    async def finish(self) -> None:
-        """The message was answered: retries within the dedup window are told ``success``."""
+    async def finish(self, *, passive: bool = False) -> None:
+        """The message was answered: retries within the dedup window are told ``success``,
+        or, when the answer went back in a callback's response (``passive``), answered again."""
         await self.release()
         with contextlib.suppress(Exception):  # the lease lapses; a retry may re-deliver
-            await run_in_threadpool(self.runtime.cache.set, self.key, DONE, ttl=DEDUP_TTL)
+            mark = PASSIVE if passive else DONE
+            await run_in_threadpool(self.runtime.cache.set, self.key, mark, ttl=DEDUP_TTL)
             await run_in_threadpool(self.runtime.cache.delete, owed_key(self.key))
 
 
-async def acquire(runtime: Runtime, key: str, *, wait: float) -> Lease | None:
+async def acquire(
+    runtime: Runtime, key: str, *, wait: float, passive_retry: bool = True
+) -> Lease | None:
     """The lease on a message: at once for its first delivery; for a retry, once the attempt
-    holding it has died (its lease lapsed within ``wait`` seconds). None when the message was
+    holding it has died (its lease lapsed within ``wait`` seconds), or at once when the answer
+    was given passively (WeChat retries: it did not get it). None when the message was
     answered, or another attempt is still alive at the end of ``wait``."""
     cache = runtime.cache
     deadline = time.monotonic() + max(0.0, wait)
@@ -84,6 +96,10 @@ async def acquire(runtime: Runtime, key: str, *, wait: float) -> Lease | None:
         if await run_in_threadpool(cache.add, key, token, ttl=LEASE_TTL):
             return Lease(runtime, key, token)
         held = await run_in_threadpool(cache.get, key)
+        if held == PASSIVE and passive_retry:
+            # WeChat sends its retries one after another, never two at once: no race to win.
+            await run_in_threadpool(cache.set, key, token, ttl=LEASE_TTL)
+            return Lease(runtime, key, token)
         # Anything but a live lease (done, or a claim of an older version) was answered.
         if held is not None and not held.startswith(LIVE):
             return None

@@ -62,7 +62,7 @@ async def sweep(channels: TencentChannels) -> int:
         key = dedup_key({"MsgId": msg_id})
         if await run_in_threadpool(runtime.cache.get, owed_key(key)) is None:
             continue
-        lease = await acquire(runtime, key, wait=0)
+        lease = await acquire(runtime, key, wait=0, passive_retry=False)
         if lease is None:
             continue  # delivered, or its process is alive
         log.warning("resuming an answer owed through custom/send (its process died)")
