@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from app.cli.common import ensure_schema, settings_or_exit
@@ -27,6 +29,10 @@ def register(cli: typer.Typer) -> None:
                 err=True,
             )
             raise typer.Exit(2)
+        if workers > 1:
+            # Read by each worker's settings: uvicorn replaces a dead worker on the shared
+            # socket, and it must not take turns before its models are loaded.
+            os.environ["KEFU_WARM_BEFORE_SERVING"] = "true"
         uvicorn.run(
             "app.main:create_app",
             factory=True,

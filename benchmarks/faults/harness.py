@@ -197,6 +197,7 @@ def setup(run: Run, stub: TencentStub) -> MsgCrypt:
             # Every simulated visitor comes from 127.0.0.1: the per-IP limit is not measured here.
             "KEFU_LIMIT_IP_RATE_PER_MINUTE": "100000000",
             "KEFU_CELERY_VISIBILITY_TIMEOUT": str(a.visibility_timeout),
+            "KEFU_INGEST_LEASE_SECONDS": "30",
             "KEFU_LLM_FIRST_TOKEN_TIMEOUT": str(a.llm_first_token_timeout),
             "KEFU_LLM_TOTAL_TIMEOUT": "30",
             "KEFU_LLM_MAX_RETRIES": "1",
