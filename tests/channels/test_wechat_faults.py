@@ -4,16 +4,18 @@ mid-turn. The app (TestClient), the real knowledge base, the scripted Tencent se
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from app.agent import prompts as agent_prompts
+from app.channels.models import OwedAnswer
 from app.channels.tencent import payload
-from app.channels.tencent.lease import LEASE_TTL, LIVE, owed_key
+from app.channels.tencent.lease import LEASE_TTL, LIVE, acquire, owed_key
 from app.channels.wechat import outbox
 from app.channels.wechat.service import dedup_key
 from app.conversation import retries, turns
@@ -21,6 +23,7 @@ from app.conversation.models import Message
 from app.conversation.prepare import prepare
 from app.conversation.schemas import TurnRequest
 from app.conversation.turns import run_turn
+from app.core.db import utcnow
 from app.main import create_app
 from app.runtime import Runtime
 from tests.channels import tencent_client as wx
@@ -211,11 +214,60 @@ def test_an_answer_is_owed_until_custom_send_delivers_it(
         channels_of(client).run_turn = gate
         assert _post(client, openid, mid) == (200, b"success")
         assert dedup_bot.cache.get(owed_key(key)) == "1"
+        assert _owed_rows(dedup_bot) == [key]
         gate.opened.set()
         tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")
         wait_idle(client, tencent)
     assert dedup_bot.cache.get(owed_key(key)) is None
     assert dedup_bot.cache.get(key) == "done"
+    assert _owed_rows(dedup_bot) == []
+
+
+def _owed_rows(runtime: Runtime) -> list[str]:
+    with runtime.session_factory() as s:
+        return list(s.scalars(select(OwedAnswer.key)))
+
+
+def test_an_owed_answer_outlives_a_cache_that_lost_its_data(
+    dedup_bot: Runtime, tencent: TencentServer
+) -> None:
+    """The worker died owing the answer (WeChat was told ``success``), and the cache lost its
+    data (a Redis restarted without persistence: the lease and the owed mark gone). The
+    owed answer is recorded in the database too: the sweep sends it, once."""
+    tencent.reset()
+    openid, mid = _ids()
+    req = TurnRequest(
+        channel="wechat", text="怎么开发票", external_user_id=openid, client_message_id=mid
+    )
+    key = dedup_key({"MsgId": mid})
+
+    async def owe_and_die() -> None:
+        lease = await acquire(dedup_bot, key, wait=0)
+        assert lease is not None
+        await lease.owe(req)
+        await lease.release()  # the process died: nothing renews it, nothing finishes it
+
+    with TestClient(create_app(runtime=dedup_bot)) as client:
+        portal = client.portal
+        assert portal is not None
+        portal.call(_store_question, dedup_bot, req)
+        portal.call(owe_and_die)
+        for lost in (key, owed_key(key)):
+            dedup_bot.cache.delete(lost)
+        with dedup_bot.session_factory.begin() as s:  # owed for longer than a lease
+            s.execute(
+                update(OwedAnswer)
+                .where(OwedAnswer.key == key)
+                .values(created_at=utcnow() - timedelta(seconds=10))
+            )
+        channels = channels_of(client)
+        assert portal.call(outbox.sweep, channels) == 1
+        tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")
+        wait_idle(client, tencent)
+        assert portal.call(outbox.sweep, channels) == 0  # delivered: done
+    assert [s.body["text"]["content"] for s in tencent.delivered()] == [FAQ_ANSWER]
+    assert _owed_rows(dedup_bot) == []
+    assert _stored(dedup_bot, openid) == [("user", "怎么开发票"), ("assistant", FAQ_ANSWER)]
 
 
 def test_a_passive_answer_wechat_never_got_is_given_on_its_retry(

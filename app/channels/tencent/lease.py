@@ -25,8 +25,10 @@ import uuid
 
 from starlette.concurrency import run_in_threadpool
 
+from app.channels import owed
 from app.channels.tencent.callback import DEDUP_TTL
 from app.conversation.retries import keep_alive
+from app.conversation.schemas import TurnRequest
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ def owed_key(key: str) -> str:
 class Lease:
     def __init__(self, runtime: Runtime, key: str, token: str) -> None:
         self.runtime, self.key, self.token = runtime, key, token
+        self.owed = False  # recorded as owed (its row is settled when it is delivered)
         self._renewal = asyncio.get_running_loop().create_task(
             keep_alive(runtime, key, token, ttl=LEASE_TTL, every=_RENEW_EVERY)
         )
@@ -60,12 +63,17 @@ class Lease:
             return value is None or value == self.token
         return True
 
-    async def owe(self) -> None:
+    async def owe(self, req: TurnRequest) -> None:
         """Record, beyond this process, that the answer is owed through custom/send: WeChat
         was told ``success`` and will not retry, so if this process dies the sweep
-        (app.channels.wechat.outbox) takes the message over once the lease lapses."""
+        (app.channels.wechat.outbox) takes the message over once the lease lapses. In the
+        cache and in the database: either one survives the other's outage or data loss."""
+        self.owed = True
         with contextlib.suppress(Exception):
             await run_in_threadpool(self.runtime.cache.set, owed_key(self.key), "1", ttl=DEDUP_TTL)
+        if req.client_message_id and req.external_user_id:
+            with contextlib.suppress(Exception):
+                await run_in_threadpool(_record_owed, self.runtime, self.key, req)
 
     async def release(self) -> None:
         """Stop renewing (the lease lapses): a retry may answer the message again."""
@@ -80,6 +88,26 @@ class Lease:
             mark = PASSIVE if passive else DONE
             await run_in_threadpool(self.runtime.cache.set, self.key, mark, ttl=DEDUP_TTL)
             await run_in_threadpool(self.runtime.cache.delete, owed_key(self.key))
+        if self.owed:
+            with contextlib.suppress(Exception):  # the row is dropped when its window ends
+                await run_in_threadpool(_settle_owed, self.runtime, self.key)
+
+
+def _record_owed(runtime: Runtime, key: str, req: TurnRequest) -> None:
+    with runtime.session_factory() as db_session:
+        owed.record(
+            db_session=db_session,
+            key=key,
+            channel=req.channel,
+            client_message_id=str(req.client_message_id),
+            user=str(req.external_user_id),
+            text=req.text,
+        )
+
+
+def _settle_owed(runtime: Runtime, key: str) -> None:
+    with runtime.session_factory() as db_session:
+        owed.settle(db_session=db_session, key=key)
 
 
 async def acquire(

@@ -137,7 +137,7 @@ class TencentChannels:
                 await lease.finish(passive=bool(turn.result()))
             return turn.result() or None
         if lease is not None:
-            await lease.owe()
+            await lease.owe(req)
         self.spawn(self.deliver_later(turn, send, lease))
         return None
 
