@@ -23,10 +23,11 @@ class ChannelCursor(Base):
 
 
 class OwedAnswer(Base):
-    """A message WeChat was told ``success`` for, whose answer is still to go out through
-    custom/send. The cache marks it owed too; this row outlives a cache that loses its data
-    (a Redis restarted without persistence), so a worker dying with the answer still owed
-    never loses it: the sweep (app.channels.wechat.outbox) sends it."""
+    """A message WeChat was told ``success`` for, whose answer is to go out through
+    custom/send (``delivered_at`` once it has). The cache marks it owed too; this row
+    outlives a cache that loses its data (a Redis restarted without persistence), so a worker
+    dying with the answer still owed never loses it: the sweep (app.channels.wechat.outbox)
+    sends it."""
 
     __tablename__ = "owed_answers"
 
@@ -36,3 +37,4 @@ class OwedAnswer(Base):
     external_user_id: Mapped[str] = mapped_column(String(128))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("external_user_id", sa.String(length=128), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_owed_answers")),
     )
     op.create_index(

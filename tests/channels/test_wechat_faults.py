@@ -214,18 +214,22 @@ def test_an_answer_is_owed_until_custom_send_delivers_it(
         channels_of(client).run_turn = gate
         assert _post(client, openid, mid) == (200, b"success")
         assert dedup_bot.cache.get(owed_key(key)) == "1"
-        assert _owed_rows(dedup_bot) == [key]
+        assert _owed_rows(dedup_bot, key) == [(key, False)]
         gate.opened.set()
         tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")
         wait_idle(client, tencent)
     assert dedup_bot.cache.get(owed_key(key)) is None
     assert dedup_bot.cache.get(key) == "done"
-    assert _owed_rows(dedup_bot) == []
+    assert _owed_rows(dedup_bot, key) == [(key, True)]
 
 
-def _owed_rows(runtime: Runtime) -> list[str]:
+def _owed_rows(runtime: Runtime, key: str) -> list[tuple[str, bool]]:
+    """(key, delivered) of the message's owed answer recorded in the database."""
     with runtime.session_factory() as s:
-        return list(s.scalars(select(OwedAnswer.key)))
+        rows = s.execute(
+            select(OwedAnswer.key, OwedAnswer.delivered_at).where(OwedAnswer.key == key)
+        ).all()
+    return [(k, d is not None) for k, d in rows]
 
 
 def test_an_owed_answer_outlives_a_cache_that_lost_its_data(
@@ -266,8 +270,36 @@ def test_an_owed_answer_outlives_a_cache_that_lost_its_data(
         wait_idle(client, tencent)
         assert portal.call(outbox.sweep, channels) == 0  # delivered: done
     assert [s.body["text"]["content"] for s in tencent.delivered()] == [FAQ_ANSWER]
-    assert _owed_rows(dedup_bot) == []
+    assert _owed_rows(dedup_bot, key) == [(key, True)]
     assert _stored(dedup_bot, openid) == [("user", "怎么开发票"), ("assistant", FAQ_ANSWER)]
+
+
+def test_an_owed_answer_delivered_while_redis_was_down_is_not_sent_again(
+    dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer went out through custom/send while Redis was down: the done mark and the
+    owed mark's delete went to the in-process fallback, and Redis, back with its data, still
+    says owed, with no live lease. The database knows it was delivered: no second send."""
+    tencent.reset()
+    plain_mode(dedup_bot, monkeypatch)
+    monkeypatch.setattr(dedup_bot.settings.channels, "wechat_reply_budget", 0.2)
+    openid, mid = _ids()
+    key = dedup_key({"MsgId": mid})
+    gate = Gate()
+    with TestClient(create_app(runtime=dedup_bot)) as client:
+        channels_of(client).run_turn = gate
+        assert _post(client, openid, mid) == (200, b"success")
+        gate.opened.set()
+        tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")
+        wait_idle(client, tencent)
+        # What Redis holds once back: the owed mark from before the outage, the lease gone.
+        dedup_bot.cache.set(owed_key(key), "1", ttl=60)
+        dedup_bot.cache.delete(key)
+        _backdate(dedup_bot, mid, 10)
+        assert client.portal is not None
+        assert client.portal.call(outbox.sweep, channels_of(client)) == 0
+        wait_idle(client, tencent)
+    assert [s.body["text"]["content"] for s in tencent.delivered()] == [FAQ_ANSWER]
 
 
 def test_a_passive_answer_wechat_never_got_is_given_on_its_retry(

@@ -50,7 +50,7 @@ def owed_key(key: str) -> str:
 class Lease:
     def __init__(self, runtime: Runtime, key: str, token: str) -> None:
         self.runtime, self.key, self.token = runtime, key, token
-        self.owed = False  # recorded as owed (its row is settled when it is delivered)
+        self.owed: owed.Owed | None = None  # an owed answer: its delivery is recorded
         self._renewal = asyncio.get_running_loop().create_task(
             keep_alive(runtime, key, token, ttl=LEASE_TTL, every=_RENEW_EVERY)
         )
@@ -68,12 +68,22 @@ class Lease:
         was told ``success`` and will not retry, so if this process dies the sweep
         (app.channels.wechat.outbox) takes the message over once the lease lapses. In the
         cache and in the database: either one survives the other's outage or data loss."""
-        self.owed = True
         with contextlib.suppress(Exception):
             await run_in_threadpool(self.runtime.cache.set, owed_key(self.key), "1", ttl=DEDUP_TTL)
         if req.client_message_id and req.external_user_id:
+            self.owing(req)
             with contextlib.suppress(Exception):
-                await run_in_threadpool(_record_owed, self.runtime, self.key, req)
+                await run_in_threadpool(_record_owed, self.runtime, self.owed)
+
+    def owing(self, req: TurnRequest) -> None:
+        """This lease delivers an owed answer: its delivery is recorded in the database."""
+        self.owed = owed.Owed(
+            key=self.key,
+            channel=req.channel,
+            client_message_id=str(req.client_message_id),
+            user=str(req.external_user_id),
+            text=req.text,
+        )
 
     async def release(self) -> None:
         """Stop renewing (the lease lapses): a retry may answer the message again."""
@@ -88,26 +98,20 @@ class Lease:
             mark = PASSIVE if passive else DONE
             await run_in_threadpool(self.runtime.cache.set, self.key, mark, ttl=DEDUP_TTL)
             await run_in_threadpool(self.runtime.cache.delete, owed_key(self.key))
-        if self.owed:
-            with contextlib.suppress(Exception):  # the row is dropped when its window ends
-                await run_in_threadpool(_settle_owed, self.runtime, self.key)
+        if self.owed is not None:
+            with contextlib.suppress(Exception):  # the cache's done mark stands alone
+                await run_in_threadpool(_settle_owed, self.runtime, self.owed)
 
 
-def _record_owed(runtime: Runtime, key: str, req: TurnRequest) -> None:
+def _record_owed(runtime: Runtime, record: owed.Owed | None) -> None:
+    if record is not None:
+        with runtime.session_factory() as db_session:
+            owed.record(db_session=db_session, owed=record)
+
+
+def _settle_owed(runtime: Runtime, record: owed.Owed) -> None:
     with runtime.session_factory() as db_session:
-        owed.record(
-            db_session=db_session,
-            key=key,
-            channel=req.channel,
-            client_message_id=str(req.client_message_id),
-            user=str(req.external_user_id),
-            text=req.text,
-        )
-
-
-def _settle_owed(runtime: Runtime, key: str) -> None:
-    with runtime.session_factory() as db_session:
-        owed.settle(db_session=db_session, key=key)
+        owed.settle(db_session=db_session, owed=record)
 
 
 async def acquire(

@@ -39,14 +39,13 @@ SWEEP_EVERY = 5.0
 def _recent(runtime: Runtime) -> dict[str, tuple[str, str, str, bool]]:
     """Messages that may be owed, by dedup key: (MsgId, openid, text, recorded as owed in the
     database); young enough to be owed, old enough for their first attempt to have claimed
-    them. Those not recorded are owed only if the cache says so."""
+    them. Those not recorded are owed if the cache says so, unless recorded as delivered."""
     now = utcnow()
     found: dict[str, tuple[str, str, str, bool]] = {}
     with runtime.session_factory() as db_session:
-        for row in owed.due(
+        due = owed.due(
             db_session=db_session, channel=CHANNEL, older_than=LEASE_TTL, within=DEDUP_TTL
-        ):
-            found[row.key] = (row.client_message_id, row.external_user_id, row.text, True)
+        )
         rows = db_session.execute(
             select(Message.client_message_id, Conversation.external_user_id, Message.content)
             .join(Conversation, Conversation.id == Message.conversation_id)
@@ -58,9 +57,12 @@ def _recent(runtime: Runtime) -> dict[str, tuple[str, str, str, bool]]:
                 Message.created_at <= now - timedelta(seconds=LEASE_TTL),
             )
         ).all()
+    for o in due.owed:
+        found[o.key] = (o.client_message_id, o.user, o.text, True)
     for m, u, c in rows:
-        if m and u:
-            found.setdefault(dedup_key({"MsgId": str(m)}), (str(m), str(u), c, False))
+        key = dedup_key({"MsgId": str(m)})
+        if m and u and key not in due.delivered:
+            found.setdefault(key, (str(m), str(u), c, False))
     return found
 
 
@@ -79,7 +81,6 @@ async def sweep(channels: TencentChannels) -> int:
         if lease is None:
             continue  # delivered, or its process is alive
         log.warning("resuming an answer owed through custom/send (its process died)")
-        lease.owed = recorded  # its row is settled once it is delivered
 
         async def send(content: str, openid: str = openid) -> None:
             await api.send_text(openid, content)
@@ -87,6 +88,7 @@ async def sweep(channels: TencentChannels) -> int:
         req = TurnRequest(
             channel=CHANNEL, text=text, external_user_id=openid, client_message_id=msg_id
         )
+        lease.owing(req)
         channels.answer_later(req, send=send, lease=lease)
         resumed += 1
     return resumed
