@@ -64,6 +64,10 @@ def create_app(
         if owned if warm is None else warm:
             # In a thread: /healthz and /readyz ("starting") answer while the models load.
             task = asyncio.create_task(_warm(app.state.runtime, app.state.warmup))
+            if settings.warm_before_serving:
+                # Several workers share one socket: a worker takes connections once its
+                # start-up ends, so a replacement for a dead one ends it warm.
+                await asyncio.shield(task)
         else:
             app.state.warmup.state = "ready"
             app.state.warmup.finished.set()

@@ -2,6 +2,7 @@
 
 from app.auth.models import ApiKey
 from app.channels.models import ChannelCursor as ChannelCursor
+from app.channels.models import OwedAnswer as OwedAnswer
 from app.conversation.models import Conversation, Message, TurnTrace
 from app.customers.models import (
     Bill,

@@ -13,8 +13,9 @@ import os
 import socket
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -116,8 +117,34 @@ class Heartbeat:
                 log.warning("could not renew the lease of job %s: %s", self._job_id, exc)
 
 
-def sweep(session_factory: sessionmaker[Session], *, max_attempts: int) -> list[int]:
-    """Jobs to run again after a crash: queued ones, and running ones whose lease ran out.
+def _due(now: datetime, *, lease_seconds: float, every_queued: bool) -> Any:
+    """Jobs to send again: running ones past their lease (their worker died), and queued ones
+    no worker took within a lease period (the message was lost: the broker was down when it
+    was sent, or lost its data) or every queued one (the in-process queue died with it)."""
+    expired = or_(IngestionJob.lease_until.is_(None), IngestionJob.lease_until < now)
+    running = and_(IngestionJob.status == JobStatus.RUNNING, expired)
+    if every_queued:
+        return or_(IngestionJob.status == JobStatus.QUEUED, running)
+    untaken = or_(
+        IngestionJob.lease_until < now,
+        and_(
+            IngestionJob.lease_until.is_(None),
+            IngestionJob.updated_at < now - timedelta(seconds=lease_seconds),
+        ),
+    )
+    return or_(and_(IngestionJob.status == JobStatus.QUEUED, untaken), running)
+
+
+def sweep(
+    session_factory: sessionmaker[Session],
+    *,
+    max_attempts: int,
+    lease_seconds: float,
+    every_queued: bool = False,
+) -> list[int]:
+    """Jobs to send to the queue again after a crash or a lost message; each is queued with
+    a lease of its own (``lease_until``: when a sweep may send it again), so concurrent
+    sweeps and the next ones do not send it twice while it waits to be taken.
 
     A job that has used up its attempts is marked failed instead, so a document that kills
     the process every time cannot take it down at every start.
@@ -126,11 +153,14 @@ def sweep(session_factory: sessionmaker[Session], *, max_attempts: int) -> list[
     ready: list[int] = []
     with session_factory.begin() as db_session:
         jobs = db_session.scalars(
-            select(IngestionJob).where(_claimable(now)).order_by(IngestionJob.id)  # type: ignore[arg-type]
+            select(IngestionJob)
+            .where(_due(now, lease_seconds=lease_seconds, every_queued=every_queued))
+            .order_by(IngestionJob.id)
+            .with_for_update(skip_locked=True)  # another sweeper holds it: that one sends it
         ).all()
         for job in jobs:
+            doc = db_session.get(Document, job.document_id) if job.document_id else None
             if job.status == JobStatus.RUNNING and job.attempts >= max_attempts:
-                doc = db_session.get(Document, job.document_id) if job.document_id else None
                 knowledge_service.fail_job(
                     job=job,
                     document=doc,
@@ -138,7 +168,11 @@ def sweep(session_factory: sessionmaker[Session], *, max_attempts: int) -> list[
                 )
                 release(job)
                 continue
+            if job.status == JobStatus.RUNNING and doc is not None and doc.version == job.version:
+                doc.status = DocumentStatus.QUEUED
+            job.status, job.lease_owner = JobStatus.QUEUED, None
+            job.lease_until = now + timedelta(seconds=lease_seconds)
             ready.append(job.id)
     if ready:
-        log.warning("re-queueing %s ingestion job(s) left by a stopped process", len(ready))
+        log.warning("re-queueing %s ingestion job(s) a dead process or broker lost", len(ready))
     return ready

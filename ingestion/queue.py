@@ -57,9 +57,19 @@ class IngestionQueue:
         """Re-enqueue the jobs a dead or stopped process left queued or running; in-process,
         sweep again every lease period, for jobs whose dead owner's lease was still running."""
         ingestion = self.context.settings.ingestion
-        jobs = leases.sweep(self.context.session_factory, max_attempts=ingestion.max_attempts)
+        jobs = leases.sweep(
+            self.context.session_factory,
+            max_attempts=ingestion.max_attempts,
+            lease_seconds=ingestion.lease_seconds,
+            # In-process, the queue died with the process: every queued job is sent again. With
+            # a broker, queued messages outlive the process; the workers' sweep resends lost ones.
+            every_queued=self._thread is not None and self._sweep_at is None,
+        )
         for job_id in jobs:
-            self.enqueue(job_id)
+            try:
+                self.enqueue(job_id)
+            except Exception as exc:  # the broker is down: the next sweep sends it
+                log.warning("could not re-queue ingestion job %s: %s", job_id, exc)
         if self._thread is not None:
             self._sweep_at = time.monotonic() + ingestion.lease_seconds
         return jobs

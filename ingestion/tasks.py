@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 from celery import shared_task
@@ -9,8 +11,10 @@ from celery.signals import worker_ready
 
 from ingestion import leases, pipeline, telemetry
 from ingestion.celery_app import INGEST_TASK
-from ingestion.context import get_context
+from ingestion.context import IngestionContext, get_context
 from knowledge.models import JobStatus
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -20,7 +24,7 @@ from knowledge.models import JobStatus
     autoretry_for=(pipeline.TransientError,),
     retry_backoff=2,
     retry_backoff_max=60,
-    retry_jitter=True,
+    retry_jitter=False,  # full jitter can spend every retry inside one short outage
     max_retries=5,
 )
 def ingest_document(self: Any, job_id: int) -> str:
@@ -38,11 +42,37 @@ def ingest_document(self: Any, job_id: int) -> str:
     return status.value
 
 
+def resend(ctx: IngestionContext) -> list[int]:
+    """Send again the jobs a dead worker held or a broker outage lost (see leases.sweep)."""
+    ingestion = ctx.settings.ingestion
+    jobs = leases.sweep(
+        ctx.session_factory,
+        max_attempts=ingestion.max_attempts,
+        lease_seconds=ingestion.lease_seconds,
+    )
+    for job_id in jobs:
+        # A failed send (the broker is down) leaves the job queued: a later sweep sends it.
+        ingest_document.apply_async(args=[job_id])
+    return jobs
+
+
+def _sweep_forever(ctx: IngestionContext) -> None:
+    every = ctx.settings.ingestion.lease_seconds / 2
+    while not ctx.stopping.wait(every):
+        try:
+            resend(ctx)
+        except Exception as exc:  # the database or the broker is away: the next round retries
+            log.warning("ingestion sweep failed: %s", exc)
+
+
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _recover_on_start(sender: Any = None, **_: Any) -> None:
-    """A worker starting after a crash sends the jobs the dead one held back to the queue
-    (acks_late and the visibility timeout cover the broker's side; this covers the rows)."""
+    """A worker sends the jobs a dead one held back to the queue, at start and then every
+    half lease: acks_late and the visibility timeout cover the broker's side (a message taken
+    by a killed worker), the sweep covers the rows (a lease run out, a message never sent or
+    lost with the broker's data)."""
     ctx = get_context()
-    jobs = leases.sweep(ctx.session_factory, max_attempts=ctx.settings.ingestion.max_attempts)
-    for job_id in jobs:
-        ingest_document.apply_async(args=[job_id])
+    try:
+        resend(ctx)
+    finally:
+        threading.Thread(target=_sweep_forever, args=(ctx,), name="sweep", daemon=True).start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from app.cli.common import check_extra_tools, ensure_schema, settings_or_exit
@@ -32,6 +34,9 @@ def register(cli: typer.Typer) -> None:
         if workers > 1:
             # Each worker counts in its own files; /metrics adds them up.
             exposition.prepare_multiprocess(settings.data_dir / "metrics")
+            # Read by each worker's settings: uvicorn replaces a dead worker on the shared
+            # socket, and it must not take turns before its models are loaded.
+            os.environ["KEFU_WARM_BEFORE_SERVING"] = "true"
         uvicorn.run(
             "app.main:create_app",
             factory=True,

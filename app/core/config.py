@@ -269,6 +269,11 @@ class Settings(BaseSettings):
     timezone: str = Field(
         "Asia/Shanghai", description="Time zone of the current time given to the agent."
     )
+    warm_before_serving: bool = Field(
+        False,
+        description="Load models and indexes before taking connections (kefu serve --workers "
+        "N sets it: a worker uvicorn restarts must not take turns cold).",
+    )
     min_free_disk_mb: int = Field(
         200,
         ge=0,

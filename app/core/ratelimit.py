@@ -48,23 +48,30 @@ class RateLimiter:
             self._shared = SlidingWindowCounterRateLimiter(storage)
         self._warned_at = -math.inf
         self._lock = threading.Lock()
+        self._memory_lock = threading.Lock()
 
     def hit(self, namespace: str, identity: str, per_minute: int) -> Verdict:
         """Count one request; blocking (call it from a thread when on the event loop)."""
         item = RateLimitItemPerMinute(per_minute)
-        limiter = self._shared or self._memory
-        try:
-            allowed = limiter.hit(item, namespace, identity)
-        except Exception as exc:  # Redis down or slow: this process's own counters instead
-            self._warn(exc)
-            limiter = self._memory
-            allowed = limiter.hit(item, namespace, identity)
-        if allowed:
-            return Verdict(True)
-        try:
-            reset = limiter.get_window_stats(item, namespace, identity).reset_time
-        except Exception:
-            reset = time.time() + 60
+        if self._shared is not None:
+            try:
+                allowed = self._shared.hit(item, namespace, identity)
+            except Exception as exc:  # Redis down or slow: this process's own counters instead
+                self._warn(exc)
+            else:
+                if allowed:
+                    return Verdict(True)
+                try:
+                    reset = self._shared.get_window_stats(item, namespace, identity).reset_time
+                except Exception:
+                    reset = time.time() + 60
+                return Verdict(False, max(1, math.ceil(reset - time.time())))
+        # One thread at a time: the memory storage restarts its expiry timer unlocked, and
+        # two threads at once can start the same timer twice (a RuntimeError).
+        with self._memory_lock:
+            if self._memory.hit(item, namespace, identity):
+                return Verdict(True)
+            reset = self._memory.get_window_stats(item, namespace, identity).reset_time
         return Verdict(False, max(1, math.ceil(reset - time.time())))
 
     def _warn(self, exc: Exception) -> None:

@@ -166,22 +166,19 @@ def upload(
         job = knowledge_service.create_job(db_session=db_session, document=doc)
         outcomes.append(UploadOutcome(document=doc, job=job, duplicate=False))
     db_session.commit()
-    enqueue(db_session=db_session, runtime=runtime, jobs=[o.job for o in outcomes if o.job])
+    enqueue(runtime=runtime, jobs=[o.job for o in outcomes if o.job])
     return outcomes
 
 
-def enqueue(*, db_session: Session, runtime: Runtime, jobs: list[IngestionJob]) -> None:
-    """Hand committed jobs to ingestion; a job that cannot be queued is marked failed."""
+def enqueue(*, runtime: Runtime, jobs: list[IngestionJob]) -> None:
+    """Hand committed jobs to ingestion. One that cannot be handed over (the broker is down)
+    stays queued: the row is the record, and the workers' sweep sends it once a lease period
+    has passed (ingestion.leases.sweep)."""
     for job in jobs:
         try:
             runtime.ingestion.enqueue(job.id)
-        except Exception as exc:  # the broker is down: record it, never lose the upload
-            log.error("could not enqueue ingestion job %s: %s", job.id, exc)
-            doc = db_session.get(Document, job.document_id) if job.document_id else None
-            knowledge_service.fail_job(
-                job=job, document=doc, reason=f"could not queue the job: {exc}"[:500]
-            )
-            db_session.commit()
+        except Exception as exc:
+            log.warning("ingestion job %s stays queued, not sent: %s", job.id, exc)
 
 
 def delete_document(*, db_session: Session, runtime: Runtime, doc: Document) -> None:
@@ -222,5 +219,5 @@ def reindex(*, db_session: Session, runtime: Runtime, kb: KnowledgeBase) -> list
             knowledge_service.create_job(db_session=db_session, document=doc, kind=JobKind.REINDEX)
         )
     db_session.commit()
-    enqueue(db_session=db_session, runtime=runtime, jobs=jobs)
+    enqueue(runtime=runtime, jobs=jobs)
     return jobs

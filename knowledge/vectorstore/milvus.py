@@ -105,12 +105,20 @@ class MilvusVectorStore(VectorStore):
                 if not self.client.has_collection(self.collection):
                     raise
         self._check_dim()
-        # Also after a crash between creating the collection and its indexes.
-        missing = self._index_params(skip=set(self.client.list_indexes(self.collection)))
-        if len(missing):
-            # sync=False: an empty collection has nothing to build, and waiting polls
-            # every 0.5 s through a timestamp RPC that Milvus Lite does not implement.
-            self.client.create_index(self.collection, missing, sync=False)
+        # Also after a crash between creating the collection and its indexes. Another worker
+        # may make one between our list and our create ("already exists"): list again.
+        for attempt in range(3):
+            missing = self._index_params(skip=set(self.client.list_indexes(self.collection)))
+            if not len(missing):
+                break
+            try:
+                # sync=False: an empty collection has nothing to build, and waiting polls
+                # every 0.5 s through a timestamp RPC that Milvus Lite does not implement.
+                self.client.create_index(self.collection, missing, sync=False)
+                break
+            except MilvusException:
+                if attempt == 2:
+                    raise
         # A reopened collection (new process, restarted server) is not loaded until told.
         self.client.load_collection(self.collection)
 

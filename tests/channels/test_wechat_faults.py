@@ -4,16 +4,18 @@ mid-turn. The app (TestClient), the real knowledge base, the scripted Tencent se
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from app.agent import prompts as agent_prompts
+from app.channels.models import OwedAnswer
 from app.channels.tencent import payload
-from app.channels.tencent.lease import LEASE_TTL, LIVE, owed_key
+from app.channels.tencent.lease import LEASE_TTL, LIVE, acquire, owed_key
 from app.channels.wechat import outbox
 from app.channels.wechat.service import dedup_key
 from app.conversation import retries, turns
@@ -21,6 +23,7 @@ from app.conversation.models import Message
 from app.conversation.prepare import prepare
 from app.conversation.schemas import TurnRequest
 from app.conversation.turns import run_turn
+from app.core.db import utcnow
 from app.main import create_app
 from app.runtime import Runtime
 from tests.channels import tencent_client as wx
@@ -125,7 +128,14 @@ def test_a_retry_after_the_first_attempt_died_answers_once(
         else:
             passive.append(payload.parse(body)["Content"])
         wait_idle(client, tencent)
-        assert _post(client, openid, mid) == (200, b"success")
+        # Answered through custom/send: told ``success``; passively: the same answer again
+        # (WeChat keeps one response per message, and retries only when it got none).
+        status, again = _post(client, openid, mid)
+        assert status == 200
+        if passive:
+            assert payload.parse(again)["Content"] == passive[0]
+        else:
+            assert again == b"success"
         wait_idle(client, tencent)
     given = passive + [s.body["text"]["content"] for s in tencent.delivered()]
     assert given == [FAQ_ANSWER]
@@ -204,8 +214,110 @@ def test_an_answer_is_owed_until_custom_send_delivers_it(
         channels_of(client).run_turn = gate
         assert _post(client, openid, mid) == (200, b"success")
         assert dedup_bot.cache.get(owed_key(key)) == "1"
+        assert _owed_rows(dedup_bot, key) == [(key, False)]
         gate.opened.set()
         tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")
         wait_idle(client, tencent)
     assert dedup_bot.cache.get(owed_key(key)) is None
     assert dedup_bot.cache.get(key) == "done"
+    assert _owed_rows(dedup_bot, key) == [(key, True)]
+
+
+def _owed_rows(runtime: Runtime, key: str) -> list[tuple[str, bool]]:
+    """(key, delivered) of the message's owed answer recorded in the database."""
+    with runtime.session_factory() as s:
+        rows = s.execute(
+            select(OwedAnswer.key, OwedAnswer.delivered_at).where(OwedAnswer.key == key)
+        ).all()
+    return [(k, d is not None) for k, d in rows]
+
+
+def test_an_owed_answer_outlives_a_cache_that_lost_its_data(
+    dedup_bot: Runtime, tencent: TencentServer
+) -> None:
+    """The worker died owing the answer (WeChat was told ``success``), and the cache lost its
+    data (a Redis restarted without persistence: the lease and the owed mark gone). The
+    owed answer is recorded in the database too: the sweep sends it, once."""
+    tencent.reset()
+    openid, mid = _ids()
+    req = TurnRequest(
+        channel="wechat", text="怎么开发票", external_user_id=openid, client_message_id=mid
+    )
+    key = dedup_key({"MsgId": mid})
+
+    async def owe_and_die() -> None:
+        lease = await acquire(dedup_bot, key, wait=0)
+        assert lease is not None
+        await lease.owe(req)
+        await lease.release()  # the process died: nothing renews it, nothing finishes it
+
+    with TestClient(create_app(runtime=dedup_bot)) as client:
+        portal = client.portal
+        assert portal is not None
+        portal.call(_store_question, dedup_bot, req)
+        portal.call(owe_and_die)
+        for lost in (key, owed_key(key)):
+            dedup_bot.cache.delete(lost)
+        with dedup_bot.session_factory.begin() as s:  # owed for longer than a lease
+            s.execute(
+                update(OwedAnswer)
+                .where(OwedAnswer.key == key)
+                .values(created_at=utcnow() - timedelta(seconds=10))
+            )
+        channels = channels_of(client)
+        assert portal.call(outbox.sweep, channels) == 1
+        tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")
+        wait_idle(client, tencent)
+        assert portal.call(outbox.sweep, channels) == 0  # delivered: done
+    assert [s.body["text"]["content"] for s in tencent.delivered()] == [FAQ_ANSWER]
+    assert _owed_rows(dedup_bot, key) == [(key, True)]
+    assert _stored(dedup_bot, openid) == [("user", "怎么开发票"), ("assistant", FAQ_ANSWER)]
+
+
+def test_an_owed_answer_delivered_while_redis_was_down_is_not_sent_again(
+    dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer went out through custom/send while Redis was down: the done mark and the
+    owed mark's delete went to the in-process fallback, and Redis, back with its data, still
+    says owed, with no live lease. The database knows it was delivered: no second send."""
+    tencent.reset()
+    plain_mode(dedup_bot, monkeypatch)
+    monkeypatch.setattr(dedup_bot.settings.channels, "wechat_reply_budget", 0.2)
+    openid, mid = _ids()
+    key = dedup_key({"MsgId": mid})
+    gate = Gate()
+    with TestClient(create_app(runtime=dedup_bot)) as client:
+        channels_of(client).run_turn = gate
+        assert _post(client, openid, mid) == (200, b"success")
+        gate.opened.set()
+        tencent.wait_for(lambda: len(tencent.delivered()) >= 1, what="custom/send")
+        wait_idle(client, tencent)
+        # What Redis holds once back: the owed mark from before the outage, the lease gone.
+        dedup_bot.cache.set(owed_key(key), "1", ttl=60)
+        dedup_bot.cache.delete(key)
+        _backdate(dedup_bot, mid, 10)
+        assert client.portal is not None
+        assert client.portal.call(outbox.sweep, channels_of(client)) == 0
+        wait_idle(client, tencent)
+    assert [s.body["text"]["content"] for s in tencent.delivered()] == [FAQ_ANSWER]
+
+
+def test_a_passive_answer_wechat_never_got_is_given_on_its_retry(
+    dedup_bot: Runtime, tencent: TencentServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker died after the passive answer was ready and before WeChat got the response
+    (or the response came after WeChat's 5 s): WeChat retries, and the retry must carry the
+    answer. It was told ``success`` (the answer marked done before it was delivered), and the
+    stored answer never reached the customer."""
+    tencent.reset()
+    plain_mode(dedup_bot, monkeypatch)
+    openid, mid = _ids()
+    with TestClient(create_app(runtime=dedup_bot)) as client:
+        status, lost_in_transit = _post(client, openid, mid)
+        assert status == 200 and payload.parse(lost_in_transit)["Content"] == FAQ_ANSWER
+        status, retry = _post(client, openid, mid)
+        assert status == 200 and retry != b"success"
+        assert payload.parse(retry)["Content"] == FAQ_ANSWER
+        wait_idle(client, tencent)
+    assert tencent.sends() == []  # one answer, in the response WeChat kept
+    assert _stored(dedup_bot, openid) == [("user", "怎么开发票"), ("assistant", FAQ_ANSWER)]

@@ -156,6 +156,37 @@ def test_readyz_says_starting_until_the_models_and_indexes_are_warm(
         assert runtime.router.faq_index(None) is not None
 
 
+def test_a_worker_that_warms_before_serving_takes_no_connection_cold(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With several workers on one socket (kefu serve --workers N), a worker uvicorn starts
+    in place of a dead one takes connections once its start-up has ended: the start-up ends
+    only when the models and indexes are loaded, so no turn waits for them."""
+    gate = threading.Event()
+
+    def held_warm(rt: Runtime) -> dict[str, float]:
+        assert gate.wait(30)
+        return warmup.warm(rt)
+
+    monkeypatch.setattr(main, "warm", held_warm)
+    monkeypatch.setattr(runtime.settings, "warm_before_serving", True)
+    ingest(runtime, {"faq.csv": FAQ_CSV})
+    client = TestClient(create_app(runtime=runtime, warm=True))
+    started = threading.Thread(target=client.__enter__, daemon=True)
+    started.start()
+    started.join(1.0)
+    assert started.is_alive(), "start-up ended before the warm-up"
+    gate.set()
+    started.join(60)
+    assert not started.is_alive()
+    try:
+        ready = client.get("/readyz", headers=_admin(runtime))
+        assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+        assert "router" in runtime.__dict__
+    finally:
+        client.__exit__(None, None, None)
+
+
 def test_a_failed_warm_up_is_unavailable_not_ready(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

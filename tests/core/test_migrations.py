@@ -25,6 +25,7 @@ EXPECTED = {
     "turn_traces",
     "customers",
     "channel_cursors",
+    "owed_answers",
 }
 
 

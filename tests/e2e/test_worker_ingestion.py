@@ -25,7 +25,21 @@ from tests.support import wait_until
 def api(
     e2e_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[TestClient, Runtime, str]]:
-    for key, value in e2e_env.items():
+    yield from _api(e2e_env, monkeypatch)
+
+
+@pytest.fixture
+def api_without_broker(
+    e2e_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[TestClient, Runtime, str]]:
+    """The API while its broker is down (restarting): nothing listens on port 1."""
+    yield from _api({**e2e_env, "KEFU_CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}, monkeypatch)
+
+
+def _api(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[TestClient, Runtime, str]]:
+    for key, value in env.items():
         if key.startswith("KEFU_"):
             monkeypatch.setenv(key, value)
     runtime = Runtime.build(Settings())
@@ -128,3 +142,24 @@ def test_killed_worker_leaves_one_copy_of_each_chunk(
     assert sorted(c.ordinal for c in chunks) == list(range(doc.chunk_count))
     job = client.get(f"/admin/jobs/{job_id}").json()
     assert job["status"] == "succeeded" and job["attempts"] == 2
+
+
+def test_an_upload_the_broker_could_not_take_is_indexed_once_it_can(
+    api_without_broker: tuple[TestClient, Runtime, str], start_worker: Callable[[], Worker]
+) -> None:
+    """The job could not be sent (the broker was restarting): the upload is accepted, the
+    document stays queued with no error, and a worker's sweep sends it once a lease period
+    has passed, so it is indexed without anyone uploading it again."""
+    client, runtime, _ = api_without_broker
+    assert client.post("/admin/knowledge-bases", json={"name": "e2e"}).status_code == 201
+    job_id = _upload(client, "warranty.md", b"# Warranty\n\nPhones carry a 12-month warranty.\n")[
+        "job"
+    ]["id"]
+    doc = _doc(runtime, "warranty.md")
+    assert doc is not None and (doc.status.value, doc.error) == ("queued", None)
+    assert client.get(f"/admin/jobs/{job_id}").json()["status"] == "queued"
+
+    start_worker()  # on the broker that is up
+    wait_until(lambda: _status(runtime, "warranty.md") == "ready", timeout=120, what="sweep")
+    job = client.get(f"/admin/jobs/{job_id}").json()
+    assert job["status"] == "succeeded" and job["attempts"] == 1

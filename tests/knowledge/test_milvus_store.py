@@ -176,3 +176,24 @@ def test_store_over_a_milvus_lite_server(
         assert MilvusVectorStore.ping(lite_server).startswith("milvus_lite")
     finally:
         store.close()
+
+
+def test_an_index_another_worker_made_meanwhile_is_no_error(
+    milvus_store: MilvusVectorStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two API workers opening the collection at once: one lists the indexes, the other makes
+    one, the first creates it again ("index already exists"). That was a failed first turn;
+    now the store lists again and goes on."""
+    client = milvus_store.client
+    real = client.list_indexes
+    calls: list[int] = []
+
+    def stale_first(collection: str, *args: object, **kwargs: object) -> list[str]:
+        calls.append(1)
+        names = list(real(collection, *args, **kwargs))
+        return [n for n in names if n != "document_id"] if len(calls) == 1 else names
+
+    monkeypatch.setattr(client, "list_indexes", stale_first)
+    milvus_store.ensure_collection()
+    assert len(calls) == 2
+    assert "document_id" in real(COLLECTION)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.orm import Session
 
 from app.auth import service as auth_service
@@ -15,6 +15,7 @@ from app.auth.models import Role
 from app.core.db import utcnow
 from app.knowledge_bases import service as kb_service
 from app.runtime import Runtime
+from ingestion import leases
 from knowledge import service as knowledge_service
 from knowledge.models import Document, DocumentStatus, IngestionJob, JobStatus
 from tests.conftest import fresh_pg_database
@@ -186,3 +187,44 @@ def test_kill_9_during_a_multi_file_upload_loses_no_job(tmp_path: Path) -> None:
         finally:
             server.stop()
             engine.dispose()
+
+
+def test_the_sweep_resends_a_job_whose_message_was_lost_once_a_lease_has_passed(
+    pg_runtime: Runtime,
+) -> None:
+    """With a broker, a queued job's message may never have been sent (the broker was
+    restarting) or may be lost with the broker's data: the workers' sweep sends a queued job
+    nobody took within a lease period again, and a dead worker's running job; each once per
+    lease period, however many workers sweep."""
+    rt = pg_runtime
+    _upload(rt, {f"q{i}.md": _policy(i, 3) for i in range(3)})
+    rt.ingestion.drain(timeout=120)
+    old = utcnow() - timedelta(minutes=5)
+    with rt.session_factory.begin() as s:
+        docs = {d.name: d for d in s.scalars(select(Document))}
+        fresh = _job(s, docs["q0.md"], status=JobStatus.QUEUED).id
+        lost = _job(s, docs["q1.md"], status=JobStatus.QUEUED).id
+        dead = _job(s, docs["q2.md"], status=JobStatus.RUNNING, attempts=1, lease_owner="dead:1").id
+        s.flush()
+        s.execute(
+            update(IngestionJob)
+            .where(IngestionJob.id.in_([lost, dead]))
+            .values(updated_at=old, lease_until=None)
+        )
+        s.execute(update(IngestionJob).where(IngestionJob.id == dead).values(lease_until=old))
+
+    def sweep() -> list[int]:
+        return leases.sweep(rt.session_factory, max_attempts=5, lease_seconds=60)
+
+    assert sorted(sweep()) == sorted([lost, dead])
+    assert sweep() == []  # another worker sweeping now sends nothing twice
+    with rt.session_factory() as s:
+        jobs = {j.id: j for j in s.scalars(select(IngestionJob))}
+        assert jobs[dead].status == JobStatus.QUEUED and jobs[dead].lease_owner is None
+        assert jobs[fresh].lease_until is None  # just queued: its message is on its way
+        # Queued, the lease is only when a sweep may send it again: a worker takes it at once.
+        assert leases.claim(s, lost, lease_seconds=60)
+        s.commit()
+    with rt.session_factory.begin() as s:
+        s.execute(update(IngestionJob).where(IngestionJob.id == fresh).values(updated_at=old))
+    assert sweep() == [fresh]

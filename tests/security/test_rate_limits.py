@@ -4,6 +4,9 @@ key and per visitor; 429 with Retry-After in the error envelope."""
 from __future__ import annotations
 
 import re
+import sys
+import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -12,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.models import Role
-from app.core.ratelimit import client_ip
+from app.core.ratelimit import RateLimiter, client_ip
 from app.main import create_app
 from app.runtime import Runtime
 from tests.security.conftest import LiveServer, new_key
@@ -110,3 +113,43 @@ def test_client_ip_walks_forwarded_for_through_trusted_proxies_only() -> None:
     assert client_ip("10.0.0.5", "1.2.3.4, 198.51.100.2", trusted) == "198.51.100.2"
     assert client_ip("10.0.0.5", "198.51.100.2, 10.0.0.9", trusted) == "198.51.100.2"
     assert client_ip("10.0.0.5", None, trusted) == "10.0.0.5"
+
+
+def test_in_process_limits_hold_under_concurrent_requests(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """In-process limits (no Redis, or Redis down) are counted from the threadpool: ``limits``'s
+    memory storage restarts its expiry timer unlocked, and two requests at once could start
+    the same timer twice ("threads can only be started once": a 500 during a Redis restart,
+    and without Redis a failure taken for a Redis one)."""
+    limiter = RateLimiter(None)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave at every few bytecodes
+    errors: list[str] = []
+    together = threading.Barrier(16)
+
+    def requests(n: int) -> None:
+        for _ in range(300):
+            try:
+                together.wait(timeout=30)
+                limiter.hit("ip", f"client-{n}", 10**6)
+            except threading.BrokenBarrierError:
+                return
+            except Exception as exc:
+                errors.append(repr(exc))
+                together.abort()
+                return
+            if n == 0:
+                time.sleep(0.012)  # the storage's expiry timer (10 ms) ends between rounds
+
+    threads = [threading.Thread(target=requests, args=(n,)) for n in range(16)]
+    with caplog.at_level("WARNING", logger="app.core.ratelimit"):
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=120)
+        finally:
+            sys.setswitchinterval(switch)
+    assert errors == []
+    assert [r.getMessage() for r in caplog.records if r.name == "app.core.ratelimit"] == []

@@ -123,7 +123,8 @@ class TencentChannels:
     ) -> str | None:
         """The answer when it is ready within ``budget`` seconds and fits one passive reply;
         otherwise None, and the answer follows through ``send`` when it is ready. ``lease``,
-        the message's claim, is held until the answer is given and then marked done."""
+        the message's claim, is held until the answer is given and then marked done (passive,
+        for an answer in the response: a retry gets it again, see tencent.lease)."""
         turn = self.spawn(self._answer(req))
         try:
             done, _ = await asyncio.wait({turn}, timeout=max(0.0, budget))
@@ -133,10 +134,10 @@ class TencentChannels:
             raise
         if done and fits_one_message(turn.result()):
             if lease is not None:
-                await lease.finish()
+                await lease.finish(passive=bool(turn.result()))
             return turn.result() or None
         if lease is not None:
-            await lease.owe()
+            await lease.owe(req)
         self.spawn(self.deliver_later(turn, send, lease))
         return None
 
@@ -158,8 +159,12 @@ class TencentChannels:
                 await lease.release()
                 return
             elif text and send is not None:  # no text: a human holds the conversation
-                for piece in split_text(text):
-                    await self.send(send, piece)
+                sent = [await self.send(send, piece) for piece in split_text(text)]
+                if not all(sent) and lease is not None:
+                    # Still owed: the lease lapses and the sweep (or WeChat's retry) tries
+                    # again, rather than marking done an answer the customer never got.
+                    await lease.release()
+                    return
         except BaseException:
             # Cancelled (shutting down) or failed: the lease lapses and WeChat's retry, if one
             # comes, answers the message again (or re-sends the answer stored meanwhile).

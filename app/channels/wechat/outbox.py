@@ -2,13 +2,15 @@
 
 Once a callback has answered ``success``, WeChat never retries: an answer still being made or
 sent lived only in that process, and a worker killed then lost it. Such a message is marked
-owed (``Lease.owe``, in the cache: Redis, persistent in production) until it is delivered. Every
-API process sweeps the recent WeChat messages now and then: one still owed whose lease has
+owed (``Lease.owe``) in the database (``owed_answers``) and in the cache until it is
+delivered. Every API process sweeps the owed messages now and then: one whose lease has
 lapsed (its process died) is taken over like a retry would be; its turn, keyed by the MsgId,
 answers the stored message or replays the answer stored without being sent.
 
-Without the owed mark nothing is resumed: a message whose marks were lost (Redis lost its
-data) stays as it is rather than risking an answer sent twice.
+Either record is enough, so the answer survives a database outage when it was owed and a
+cache that lost its data (a Redis restarted without persistence). A message recorded in
+neither (both were down when it was owed) stays as it is rather than risking an answer sent
+twice.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from app.channels import owed
 from app.channels.tencent.callback import DEDUP_TTL
 from app.channels.tencent.lease import LEASE_TTL, acquire, owed_key
 from app.channels.tencent.state import TencentChannels
@@ -33,11 +36,16 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY = 5.0
 
 
-def _recent(runtime: Runtime) -> list[tuple[str, str, str]]:
-    """(MsgId, openid, text) of WeChat messages young enough to be owed and old enough for
-    their first attempt to have claimed them."""
+def _recent(runtime: Runtime) -> dict[str, tuple[str, str, str, bool]]:
+    """Messages that may be owed, by dedup key: (MsgId, openid, text, recorded as owed in the
+    database); young enough to be owed, old enough for their first attempt to have claimed
+    them. Those not recorded are owed if the cache says so, unless recorded as delivered."""
     now = utcnow()
+    found: dict[str, tuple[str, str, str, bool]] = {}
     with runtime.session_factory() as db_session:
+        due = owed.due(
+            db_session=db_session, channel=CHANNEL, older_than=LEASE_TTL, within=DEDUP_TTL
+        )
         rows = db_session.execute(
             select(Message.client_message_id, Conversation.external_user_id, Message.content)
             .join(Conversation, Conversation.id == Message.conversation_id)
@@ -49,7 +57,13 @@ def _recent(runtime: Runtime) -> list[tuple[str, str, str]]:
                 Message.created_at <= now - timedelta(seconds=LEASE_TTL),
             )
         ).all()
-    return [(str(m), str(u), c) for m, u, c in rows if m and u]
+    for o in due.owed:
+        found[o.key] = (o.client_message_id, o.user, o.text, True)
+    for m, u, c in rows:
+        key = dedup_key({"MsgId": str(m)})
+        if m and u and key not in due.delivered:
+            found.setdefault(key, (str(m), str(u), c, False))
+    return found
 
 
 async def sweep(channels: TencentChannels) -> int:
@@ -58,11 +72,12 @@ async def sweep(channels: TencentChannels) -> int:
     if api is None:
         return 0
     resumed = 0
-    for msg_id, openid, text in await run_in_threadpool(_recent, runtime):
-        key = dedup_key({"MsgId": msg_id})
-        if await run_in_threadpool(runtime.cache.get, owed_key(key)) is None:
+    for key, (msg_id, openid, text, recorded) in (
+        await run_in_threadpool(_recent, runtime)
+    ).items():
+        if not recorded and await run_in_threadpool(runtime.cache.get, owed_key(key)) is None:
             continue
-        lease = await acquire(runtime, key, wait=0)
+        lease = await acquire(runtime, key, wait=0, passive_retry=False)
         if lease is None:
             continue  # delivered, or its process is alive
         log.warning("resuming an answer owed through custom/send (its process died)")
@@ -73,6 +88,7 @@ async def sweep(channels: TencentChannels) -> int:
         req = TurnRequest(
             channel=CHANNEL, text=text, external_user_id=openid, client_message_id=msg_id
         )
+        lease.owing(req)
         channels.answer_later(req, send=send, lease=lease)
         resumed += 1
     return resumed
