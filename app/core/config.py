@@ -19,8 +19,6 @@ from app.core.edge_settings import ChannelSettings as ChannelSettings
 from app.core.edge_settings import LimitSettings as LimitSettings
 from app.core.edge_settings import ToolSettings as ToolSettings
 from app.core.observability_config import ObservabilitySettings
-
-# Re-exported: code and tests import every settings class from here.
 from app.core.retrieval_settings import EmbeddingSettings as EmbeddingSettings
 from app.core.retrieval_settings import RerankerSettings as RerankerSettings
 
