@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, get_args
 
@@ -66,11 +68,12 @@ def search(
     query: str,
     params: SearchParams = SearchParams(),
     embedder: QueryEmbedder | None = None,
+    timings: MutableMapping[str, float] | None = None,
 ) -> list[Hit]:
     """The best chunks for ``query``, each language searched on its own terms.
 
     ``embedder`` embeds the query instead of the index's model (the same model behind a
-    cache, e.g. the router's).
+    cache, e.g. the router's). ``timings``, if given, receives each step's milliseconds.
 
     In the query's language, dense and BM25 candidates are fused by reciprocal rank. In any
     other language only the dense list counts: BM25 has no words to match there, and raw
@@ -83,26 +86,30 @@ def search(
     for kb in kbs:
         check_model(kb, index)
     store = index.store(model_name=kbs[0].embedding_model, dim=kbs[0].embedding_dim)
-    vector = (embedder or index.embedder).embed_queries([query])[0]
+    clock = _Clock(timings)
+    with clock("embed"):
+        vector = (embedder or index.embedder).embed_queries([query])[0]
     query_lang = params.query_lang or detect_lang(query)
     kb_ids = [kb.id for kb in kbs]
     per_language: list[tuple[float, list[Hit]]] = []
     for lang in _languages(query_lang, params.lang):
-        dense = store.dense_search(
-            kb_ids=kb_ids,
-            query_vector=vector,
-            top_k=params.candidates,
-            kind=params.kind,
-            lang=lang,
-        )
-        if lang == query_lang:
-            keyword = store.keyword_search(
+        with clock(f"dense_{'same' if lang == query_lang else 'other'}"):
+            dense = store.dense_search(
                 kb_ids=kb_ids,
-                query_text=query,
+                query_vector=vector,
                 top_k=params.candidates,
                 kind=params.kind,
                 lang=lang,
             )
+        if lang == query_lang:
+            with clock("keyword"):
+                keyword = store.keyword_search(
+                    kb_ids=kb_ids,
+                    query_text=query,
+                    top_k=params.candidates,
+                    kind=params.kind,
+                    lang=lang,
+                )
             fused = rrf_fuse(
                 dense, keyword, weights=params.weights, rrf_k=params.rrf_k, top_k=params.candidates
             )
@@ -110,10 +117,11 @@ def search(
         else:
             per_language.append((params.cross_lingual_weight, dense))
     # Only each document's switched-to version is visible (see ingestion.pipeline).
-    live = knowledge_service.indexed_versions(
-        db_session=db_session,
-        document_ids=[h.chunk.document_id for _, hits in per_language for h in hits],
-    )
+    with clock("versions"):
+        live = knowledge_service.indexed_versions(
+            db_session=db_session,
+            document_ids=[h.chunk.document_id for _, hits in per_language for h in hits],
+        )
     lists = [
         (
             weight,
@@ -134,3 +142,20 @@ def _languages(query_lang: str, only: str | None) -> list[str]:
         return [only]
     others = [lang for lang in get_args(Language) if lang != query_lang]
     return [query_lang, *others]
+
+
+class _Clock:
+    """Adds each named step's wall time, in ms, to ``timings`` (nothing when it is None)."""
+
+    def __init__(self, timings: MutableMapping[str, float] | None) -> None:
+        self._timings = timings
+
+    @contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self._timings is not None:
+                elapsed = (time.perf_counter() - started) * 1000
+                self._timings[step] = self._timings.get(step, 0.0) + elapsed
