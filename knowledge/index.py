@@ -15,7 +15,8 @@ from pymilvus import MilvusClient
 from app.core.config import Settings
 from knowledge.embeddings import Embedder, build_embedder
 from knowledge.vectorstore import VectorStore
-from knowledge.vectorstore.milvus import MilvusVectorStore, connect
+from knowledge.vectorstore.milvus import MilvusVectorStore, connect, server_version
+from knowledge.versions import LiveVersions
 
 
 def collection_name(prefix: str, model_name: str, dim: int) -> str:
@@ -30,6 +31,7 @@ class KnowledgeIndex:
         self._stores: dict[str, VectorStore] = {}
         self._client: MilvusClient | None = None
         self._lock = threading.Lock()
+        self.versions = LiveVersions()
 
     @property
     def embedder(self) -> Embedder:
@@ -83,9 +85,22 @@ class KnowledgeIndex:
                 stores.append(self.store(model_name=model, dim=int(dim)))
         return stores
 
+    def drop_collections(self) -> list[str]:
+        """Drop every collection of ours (before a reindex into a new schema); their names."""
+        prefix = self._settings.milvus.collection_prefix + "_"
+        client = self._server()
+        dropped = [n for n in client.list_collections() if n.startswith(prefix)]
+        with self._lock:
+            for store in self._stores.values():
+                store.close()
+            self._stores.clear()
+        for name in dropped:
+            client.drop_collection(name)
+        return dropped
+
     def ping(self) -> str:
         """The server's version, or an exception if it cannot be reached."""
-        return str(self._server().get_server_version())
+        return server_version(self._server())
 
     def close(self) -> None:
         with self._lock:

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from app.core.errors import AppError
 from app.core.lang import detect_lang
 from app.retrieval.fusion import diversify, interleave
-from knowledge import service as knowledge_service
 from knowledge.chunks import Hit, Language
 from knowledge.index import KnowledgeIndex
 from knowledge.models import KnowledgeBase
@@ -118,9 +117,11 @@ def search(
             per_language.append((params.cross_lingual_weight, dense))
     # Only each document's switched-to version is visible (see ingestion.pipeline).
     with clock("versions"):
-        live = knowledge_service.indexed_versions(
+        live = index.versions.live(
             db_session=db_session,
-            document_ids=[h.chunk.document_id for _, hits in per_language for h in hits],
+            found=[
+                (h.chunk.document_id, h.chunk.version) for _, hits in per_language for h in hits
+            ],
         )
     lists = [
         (
