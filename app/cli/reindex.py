@@ -34,6 +34,7 @@ def register(cli: typer.Typer) -> None:
         ensure_schema(settings)
         runtime = Runtime.build(settings)
         try:
+            runtime.index.ping()  # refuses old data before any job is queued
             if drop:
                 for name in runtime.index.drop_collections():
                     console.print(f"dropped collection {name}")

@@ -19,9 +19,7 @@ class CountingLookup:
 
     def __call__(self, *, db_session: Session, document_ids: Sequence[int]) -> dict[int, int]:
         self.asked.append(sorted(document_ids))
-        return knowledge_service.indexed_versions(
-            db_session=db_session, document_ids=document_ids
-        )
+        return knowledge_service.indexed_versions(db_session=db_session, document_ids=document_ids)
 
 
 class Clock:
@@ -38,9 +36,15 @@ def _documents(db_session: Session, versions: Sequence[int | None]) -> list[Docu
     db_session.flush()
     docs = [
         Document(
-            kb_id=kb.id, name=f"d{n}.md", doc_type="md", content_hash=f"{n:064d}",
-            version=v or 1, indexed_version=v, status=DocumentStatus.READY, storage_path="",
-        )  # fmt: skip
+            kb_id=kb.id,
+            name=f"d{n}.md",
+            doc_type="md",
+            content_hash=f"{n:064d}",
+            version=v or 1,
+            indexed_version=v,
+            status=DocumentStatus.READY,
+            storage_path="",
+        )
         for n, v in enumerate(versions)
     ]
     db_session.add_all(docs)
