@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from pymilvus import MilvusClient
 
@@ -32,6 +33,8 @@ class KnowledgeIndex:
         self._client: MilvusClient | None = None
         self._lock = threading.Lock()
         self.versions = LiveVersions()
+        # A search's dense and keyword queries run side by side (app.retrieval.service).
+        self.search_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="kefu-search")
 
     @property
     def embedder(self) -> Embedder:
@@ -110,3 +113,4 @@ class KnowledgeIndex:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+        self.search_pool.shutdown(wait=False, cancel_futures=True)

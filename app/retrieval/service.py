@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, get_args
@@ -86,35 +86,46 @@ def search(
         check_model(kb, index)
     store = index.store(model_name=kbs[0].embedding_model, dim=kbs[0].embedding_dim)
     clock = _Clock(timings)
+    query_lang = params.query_lang or detect_lang(query)
+    languages = _languages(query_lang, params.lang)
+    where: dict[str, Any] = {"kb_ids": [kb.id for kb in kbs], "top_k": params.candidates}
+    where["kind"] = params.kind
+    # The searches run side by side, BM25 while the query is embedded: on a busy machine
+    # their waits for a core would otherwise add up (docs/benchmarks.md).
+    pool = index.search_pool
+    keyword = (
+        pool.submit(
+            clock.run, "keyword", store.keyword_search, query_text=query, lang=query_lang, **where
+        )
+        if query_lang in languages
+        else None
+    )
     with clock("embed"):
         vector = (embedder or index.embedder).embed_queries([query])[0]
-    query_lang = params.query_lang or detect_lang(query)
-    kb_ids = [kb.id for kb in kbs]
+    dense = {
+        lang: pool.submit(
+            clock.run,
+            f"dense_{'same' if lang == query_lang else 'other'}",
+            store.dense_search,
+            query_vector=vector,
+            lang=lang,
+            **where,
+        )
+        for lang in languages
+    }
     per_language: list[tuple[float, list[Hit]]] = []
-    for lang in _languages(query_lang, params.lang):
-        with clock(f"dense_{'same' if lang == query_lang else 'other'}"):
-            dense = store.dense_search(
-                kb_ids=kb_ids,
-                query_vector=vector,
-                top_k=params.candidates,
-                kind=params.kind,
-                lang=lang,
-            )
-        if lang == query_lang:
-            with clock("keyword"):
-                keyword = store.keyword_search(
-                    kb_ids=kb_ids,
-                    query_text=query,
-                    top_k=params.candidates,
-                    kind=params.kind,
-                    lang=lang,
-                )
+    for lang in languages:
+        if lang == query_lang and keyword is not None:
             fused = rrf_fuse(
-                dense, keyword, weights=params.weights, rrf_k=params.rrf_k, top_k=params.candidates
+                dense[lang].result(),
+                keyword.result(),
+                weights=params.weights,
+                rrf_k=params.rrf_k,
+                top_k=params.candidates,
             )
             per_language.append((1.0, fused))
         else:
-            per_language.append((params.cross_lingual_weight, dense))
+            per_language.append((params.cross_lingual_weight, dense[lang].result()))
     # Only each document's switched-to version is visible (see ingestion.pipeline).
     with clock("versions"):
         live = index.versions.live(
@@ -150,6 +161,10 @@ class _Clock:
 
     def __init__(self, timings: MutableMapping[str, float] | None) -> None:
         self._timings = timings
+
+    def run(self, step: str, call: Callable[..., list[Hit]], **kwargs: Any) -> list[Hit]:
+        with self(step):
+            return call(**kwargs)
 
     @contextmanager
     def __call__(self, step: str) -> Iterator[None]:
