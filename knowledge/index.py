@@ -16,7 +16,8 @@ from pymilvus import MilvusClient
 from app.core.config import Settings
 from knowledge.embeddings import Embedder, build_embedder
 from knowledge.vectorstore import VectorStore
-from knowledge.vectorstore.milvus import MilvusVectorStore, connect, server_version
+from knowledge.vectorstore.milvus import LITE, MilvusVectorStore, connect, server_version
+from knowledge.vectorstore.schema import is_lite
 from knowledge.versions import LiveVersions
 
 
@@ -33,6 +34,7 @@ class KnowledgeIndex:
         self._client: MilvusClient | None = None
         self._lock = threading.Lock()
         self.versions = LiveVersions()
+        self._lite_server = False
         # A search's dense and keyword queries run side by side (app.retrieval.service).
         self.search_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="kefu-search")
 
@@ -103,7 +105,10 @@ class KnowledgeIndex:
 
     def ping(self) -> str:
         """The server's version, or an exception if it cannot be reached."""
-        return server_version(self._server())
+        lite = self._lite_server or is_lite(self._settings.milvus_uri)
+        version = server_version(self._server(), lite=lite)
+        self._lite_server = version == LITE
+        return version
 
     def close(self) -> None:
         with self._lock:

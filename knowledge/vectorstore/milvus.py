@@ -73,7 +73,7 @@ class MilvusVectorStore(VectorStore):
         self._client: MilvusClient | None = connect(uri, token=token)
         # The index Milvus Lite can build, also when it is shared over a URI.
         self._engine_uri = uri if is_lite(uri) else f"{LITE}.db"
-        if not is_lite(uri) and server_version(self.client) != LITE:
+        if not is_lite(uri) and server_version(self.client, lite=False) != LITE:
             self._engine_uri = uri
 
     @staticmethod
@@ -81,7 +81,7 @@ class MilvusVectorStore(VectorStore):
         """The server's version, or an exception if it cannot be reached."""
         client = connect(uri, token=token)
         try:
-            return server_version(client)
+            return server_version(client, lite=is_lite(uri))
         finally:
             client.close()
 
@@ -279,8 +279,14 @@ def connect(uri: str, *, token: str | None = None) -> MilvusClient:
     return MilvusClient(uri=uri, token=token or "")
 
 
-def server_version(client: MilvusClient) -> str:
-    """Milvus's version; ``milvus-lite`` for Milvus Lite, which does not implement GetVersion."""
+def server_version(client: MilvusClient, *, lite: bool) -> str:
+    """Milvus's version; ``milvus-lite`` for Milvus Lite, which does not implement GetVersion.
+
+    ``lite``: the caller knows it is Milvus Lite (a ``.db`` path, or an earlier answer)."""
+    if lite:
+        # Asking would only make pymilvus log the UNIMPLEMENTED error (on every health check).
+        client.list_collections()
+        return LITE
     try:
         return str(client.get_server_version())
     except grpc.RpcError as exc:
