@@ -9,8 +9,8 @@ knowledge.vectorstore.lite_server``); it does not implement GetVersion, which is
 server on a URI is told from Milvus; writes are searchable without ``flush``, but flush after
 each bulk load so rows move to indexed segments; it measures VARCHAR lengths in characters
 where Milvus measures UTF-8 bytes, so limits here are in bytes. Milvus Lite 3.x (a
-pure-Python engine, 10-100x slower) kept its data in a directory of the same name: such a
-directory is refused with a pointer to ``kefu reindex``.
+pure-Python engine, its searches 10-20x slower at 100k chunks) kept its data in a directory
+of the same name: such a directory is refused with a pointer to ``kefu reindex``.
 """
 
 from __future__ import annotations
