@@ -223,10 +223,8 @@ class Router:
         match = index.match(vector, message) if index is not None else None
         probability = 0.0
         signals: dict[str, float] = {}
-        if (
-            match is not None
-            and account
-            and self._detector.pattern_hits(match.features.variant, ACCOUNT)
+        if match is not None and account and self._detector.pattern_hits(
+            match.features.variant, ACCOUNT
         ):
             # The operator wrote this FAQ in the customer's words ("when will my parcel
             # arrive?"): its answer is meant for exactly such a message.
