@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from app import __version__
+from app.analytics.router import router as analytics_router
 from app.auth.gate import AuthGate, is_upload
 from app.auth.router import router as auth_router
 from app.auth.router import whoami_router
@@ -85,6 +86,7 @@ def create_app(
     app.include_router(retrieval_router)
     app.include_router(openai_router)
     app.include_router(handoff_router)
+    app.include_router(analytics_router)
     app.include_router(widget_router)
     app.include_router(dify_router)
     app.include_router(tencent_router)

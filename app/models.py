@@ -13,6 +13,7 @@ from app.customers.models import (
     Ticket,
     TierChange,
 )
+from app.feedback.models import MessageFeedback
 from knowledge.models import Document, IngestionJob, KnowledgeBase
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "KnowledgeBase",
     "Membership",
     "Message",
+    "MessageFeedback",
     "Order",
     "OrderItem",
     "Ticket",

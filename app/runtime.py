@@ -9,6 +9,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.answer_cache.service import AnswerCache
 from app.core import datadir, secret_key
 from app.core.bus import EventBus, InProcessBus, build_bus
 from app.core.cache import Cache, build_cache
@@ -17,7 +18,11 @@ from app.core.db import make_engine, make_session_factory
 from app.core.ratelimit import RateLimiter
 from app.customers.backends import build_business_data
 from app.llm import LLMClient
+from app.retrieval.rerank import RerankStage
 from app.routing import Router
+from app.tools import extra
+from app.tools.binding import AgentTool
+from app.tools.schemas import TOOL_NAMES
 from app.tools.service import ToolRunner
 from ingestion.context import IngestionContext
 from ingestion.queue import IngestionQueue
@@ -39,6 +44,11 @@ class Runtime:
     # Live delivery (agent replies to open widgets, customer messages to agents' consoles).
     bus: EventBus = field(default_factory=InProcessBus)
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
+    # None with KEFU_RERANKER=none: searches keep the fused order.
+    reranker: RerankStage | None = None
+    # The operator's LangChain tools (KEFU_EXTRA_TOOLS), loaded at startup so a bad entry
+    # stops the service with its message instead of failing a customer's turn.
+    extra_tools: list[AgentTool] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -52,6 +62,7 @@ class Runtime:
     ) -> Runtime:
         datadir.secure(settings)
         secret_key.resolve(settings)
+        extra_tools = load_extra_tools(settings)
         db = settings.db
         engine = engine or make_engine(
             settings.database_url,
@@ -73,6 +84,8 @@ class Runtime:
             llm=LLMClient(settings.llm) if settings.llm.base_url else None,
             bus=bus or build_bus(settings.redis.url),
             limiter=RateLimiter(settings.redis.url),
+            reranker=RerankStage.from_settings(settings.reranking),
+            extra_tools=extra_tools,
         )
 
     @cached_property
@@ -82,6 +95,18 @@ class Runtime:
         return Router(self.index.embedder, service_hours=self.settings.service_hours)
 
     @cached_property
+    def answer_cache(self) -> AnswerCache | None:
+        settings = self.settings.answer_cache
+        if not settings.enabled:
+            return None
+        return AnswerCache(
+            self.cache,
+            min_similarity=settings.min_similarity,
+            ttl=settings.ttl_seconds,
+            max_entries=settings.max_entries,
+        )
+
+    @cached_property
     def tools(self) -> ToolRunner:
         """The agent's tools over the configured business data (SQL tables or the company API)."""
         source = build_business_data(self.settings, session_factory=self.session_factory)
@@ -89,6 +114,7 @@ class Runtime:
             source,
             service_hours=self.settings.service_hours,
             account_app=self.settings.account_app,
+            extra=self.extra_tools,
         )
 
     async def aclose(self) -> None:
@@ -100,7 +126,16 @@ class Runtime:
         self.close()
 
     def close(self) -> None:
+        if self.reranker is not None:
+            self.reranker.close()
         self.ingestion.close()
         self.index.close()
         self.cache.close()
         self.engine.dispose()
+
+
+def load_extra_tools(settings: Settings) -> list[AgentTool]:
+    """``KEFU_EXTRA_TOOLS``; ``ToolBindingError`` names what is wrong."""
+    return extra.load(
+        settings.tools.extra_tools, allowed=settings.tools.extra_tools_allowed, reserved=TOOL_NAMES
+    )

@@ -50,8 +50,10 @@ def features(router: Router, folder: Path) -> list[dict[str, Any]]:
     def spy(match: Any, history: Any, *, agent_cue: bool) -> float:
         f = match.features
         unknown = float(router.rules.params["faq"]["coverage_unknown"])
+        probability = original(match, history, agent_cue=agent_cue)
         captured.append(
             {
+                "p": probability,
                 "calibrated": f.calibrated,
                 "calibrated_margin": f.calibrated_margin,
                 "coverage": f.coverage if f.coverage is not None else unknown,
@@ -61,7 +63,7 @@ def features(router: Router, folder: Path) -> list[dict[str, Any]]:
                 "agent_cue": 1.0 if agent_cue else 0.0,
             }
         )
-        return original(match, history, agent_cue=agent_cue)
+        return probability
 
     router._faq_probability = spy  # type: ignore[method-assign]
     rows = []
@@ -73,9 +75,11 @@ def features(router: Router, folder: Path) -> list[dict[str, Any]]:
             history = [(str(t["role"]), str(t["content"])) for t in item.get("history") or []]
             decision = router.route(item["question"], history=history, kb_key=folder.name)
             if captured:
+                # The router weighs a few candidate pairs and keeps the likeliest.
+                chosen = max(captured, key=lambda row: row["p"])
                 rows.append(
                     {
-                        **captured[-1],
+                        **{k: v for k, v in chosen.items() if k != "p"},
                         "y": 1 if item["route"] == "faq" else 0,
                         "vetoed": decision.intent == ACCOUNT,
                         "set": folder.name,

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pymilvus import MilvusClient
 
 from app.core.config import Settings
-from knowledge.embeddings import Embedder, build_embedder
+from knowledge.embeddings import Embedder, embedder_for
 from knowledge.vectorstore import VectorStore
 from knowledge.vectorstore.milvus import LITE, MilvusVectorStore, connect, server_version
 from knowledge.vectorstore.schema import is_lite
@@ -44,10 +44,7 @@ class KnowledgeIndex:
         if self._embedder is None:
             with self._lock:
                 if self._embedder is None:
-                    emb = self._settings.embedding
-                    self._embedder = build_embedder(
-                        emb.backend, emb.model, device=emb.device, batch_size=emb.batch_size
-                    )
+                    self._embedder = embedder_for(self._settings.embedding)
         return self._embedder
 
     def store(self, *, model_name: str, dim: int) -> VectorStore:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
@@ -80,6 +80,27 @@ def indexed_versions(*, db_session: Session, document_ids: Sequence[int]) -> dic
         )
     )
     return {doc_id: version for doc_id, version in rows if version is not None}
+
+
+def content_version(*, db_session: Session, kb_ids: Sequence[int]) -> str:
+    """Changes whenever what search can show in these knowledge bases changes (a document
+    indexed, re-indexed as a new version, or deleted): what cached answers are keyed by.
+    One aggregate row per knowledge base, however many documents it holds."""
+    if not kb_ids:
+        return ""
+    rows = db_session.execute(
+        select(
+            Document.kb_id,
+            func.count(Document.id),
+            func.coalesce(func.sum(Document.indexed_version), 0),
+            func.coalesce(func.sum(Document.id * Document.indexed_version), 0),
+            func.max(Document.updated_at),
+        )
+        .where(Document.kb_id.in_(set(kb_ids)), Document.indexed_version.is_not(None))
+        .group_by(Document.kb_id)
+        .order_by(Document.kb_id)
+    )
+    return ";".join(":".join(str(value) for value in row) for row in rows)
 
 
 def get_job(*, db_session: Session, job_id: int) -> IngestionJob | None:

@@ -1,6 +1,8 @@
 """The agent loop: stream the model's answer, run the tools it calls, feed the results back,
 at most ``max_rounds`` rounds of tools per turn, then make it answer.
 
+The LLM client is kefu's own (docs/agent.md says why); the tools are LangChain tools, whose
+definitions the runner derives and which it invokes with the conversation's customer injected.
 The customer sees text as it is generated; reasoning (Qwen3 thinking) is counted for the
 trace and dropped: it is neither shown nor sent back as history. LLM errors propagate to
 the caller, which knows whether any text reached the customer and falls back accordingly.

@@ -8,7 +8,7 @@ import json
 import typer
 from rich.console import Console
 
-from app.cli.common import ensure_schema, settings_or_exit
+from app.cli.common import check_extra_tools, ensure_schema, settings_or_exit
 from app.conversation.schemas import (
     Citation,
     Citations,
@@ -38,6 +38,7 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Chat with the bot using the same settings as `kefu serve`."""
         settings = settings_or_exit()
+        check_extra_tools(settings)
         ensure_schema(settings)
         runtime = Runtime.build(settings)
         console = Console(stderr=not as_json)

@@ -9,6 +9,8 @@ from sqlalchemy.exc import DBAPIError
 from app.core import datadir, migrations
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine
+from app.runtime import load_extra_tools
+from app.tools.binding import ToolBindingError
 
 
 def settings_or_exit() -> Settings:
@@ -17,6 +19,15 @@ def settings_or_exit() -> Settings:
     except Exception as exc:  # a bad env var should read as a message, not a traceback
         typer.echo(f"error: invalid settings: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def check_extra_tools(settings: Settings) -> None:
+    """Refuse to start with a bad ``KEFU_EXTRA_TOOLS``, in one line that names the fix."""
+    try:
+        load_extra_tools(settings)
+    except ToolBindingError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def ensure_schema(settings: Settings) -> None:

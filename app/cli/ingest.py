@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from app.cli.common import ensure_schema, settings_or_exit
+from app.cli.common import check_extra_tools, ensure_schema, settings_or_exit
 from app.core.errors import AppError
 from app.knowledge_bases import service as kb_service
 from app.runtime import Runtime
@@ -70,6 +70,7 @@ def register(cli: typer.Typer) -> None:
         """Upload files into a knowledge base and index them."""
         console = Console(stderr=True)
         settings = settings_or_exit()
+        check_extra_tools(settings)
         ensure_schema(settings)
         files = _collect(paths)
         if not files:

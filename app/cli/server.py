@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli.common import ensure_schema, settings_or_exit
+from app.cli.common import check_extra_tools, ensure_schema, settings_or_exit
 from app.core import migrations
 
 
@@ -19,6 +19,7 @@ def register(cli: typer.Typer) -> None:
         import uvicorn
 
         settings = settings_or_exit()
+        check_extra_tools(settings)
         ensure_schema(settings)
         if workers > 1 and (settings.is_embedded_db or not settings.milvus.uri):
             typer.echo(

@@ -39,6 +39,7 @@ from app.llm import LLMError, LLMTimeout, LLMUnavailable
 from app.llm import TextDelta as LLMText
 from app.retrieval import service as retrieval_service
 from app.retrieval.query import contextual_query
+from app.retrieval.rerank import FUSED_RANK, RERANK_SCORE
 from app.routing.service import ACCOUNT as ACCOUNT_INTENT
 from app.runtime import Runtime
 from app.tools.service import ToolContext
@@ -114,6 +115,7 @@ def _retrieve(runtime: Runtime, query: str) -> list[Hit]:
             query=query,
             params=retrieval_service.SearchParams(top_k=settings.agent.top_k),
             embedder=runtime.router,
+            reranker=runtime.reranker,
         )
 
 
@@ -221,6 +223,8 @@ async def answer_llm(
             "score": h.score,
             "dense_score": h.dense_score,
             "keyword_score": h.keyword_score,
+            # Present when a reranker ordered the list; absent when it failed or is off.
+            **{k: h.extra[k] for k in (RERANK_SCORE, FUSED_RANK) if k in h.extra},
         }
         for h in hits
     ]

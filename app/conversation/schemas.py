@@ -76,6 +76,7 @@ class Done:
     route: str
     intent: str | None = None
     replayed: bool = False  # a retried client message: the stored answer, not a new one
+    cached: bool = False  # reused from the answer cache, not asked of the LLM
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ class TurnOutcome:
     """Everything a turn produced, for channels that answer in one piece (WeChat, --json)."""
 
     conversation_id: str = ""
+    # The stored answer's id (what feedback names); None when a person holds the conversation.
+    message_id: int | None = None
     answer: str = ""
     route: str = ""
     intent: str | None = None
@@ -99,5 +102,6 @@ class TurnOutcome:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     handoff: bool = False
     replayed: bool = False
+    cached: bool = False
     # Set when the answer could not be stored (the stream ended with ``Error``).
     error: str | None = None

@@ -52,3 +52,7 @@ class Answer:
     error: str | None = None
     # The condensing call found the LLM unreachable: the answer does not wait for it again.
     llm_down: bool = False
+    # Answered from the answer cache; or, on a miss, where the answer may be kept.
+    cached: bool = False
+    cache_scope: str | None = None
+    cache_vector: Any = None

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from app.agent import prompts as agent_prompts
-from app.conversation import retries
+from app.conversation import retries, reuse
 from app.conversation import service as conversation_service
 from app.conversation.answering import answer_llm, answering_kbs
 from app.conversation.models import ConversationStatus, MessageRole
@@ -192,10 +192,19 @@ async def _answer(
     try:
         ans = await _route(runtime, prep, text)
         if ans.route == "llm":
-            async for event in answer_llm(runtime, prep, text, ans, turn_started=started):
-                if isinstance(event, TextDelta):
-                    shown += event.text
+            reused = (
+                await reuse.lookup(runtime, prep, text, ans)
+                if reuse.may_serve(runtime, prep, text, ans)
+                else []
+            )
+            for event in reused:
                 yield event
+            if not reused:
+                async for event in answer_llm(runtime, prep, text, ans, turn_started=started):
+                    if isinstance(event, TextDelta):
+                        shown += event.text
+                    yield event
+                await reuse.keep(runtime, prep, text, ans)
         else:
             if ans.handoff:
                 yield Handoff(reason=ans.intent or "handoff", message=ans.text)
@@ -282,7 +291,7 @@ async def handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncIterator[Reply
         await _publish_waiting(runtime, prep)
     if ans.route == "llm":
         schedule_summary(runtime, prep, upto=message_id)
-    yield Done(prep.conversation_id, message_id, ans.route, ans.intent)
+    yield Done(prep.conversation_id, message_id, ans.route, ans.intent, cached=ans.cached)
 
 
 async def run_turn(runtime: Runtime, req: TurnRequest) -> TurnOutcome:
@@ -309,6 +318,8 @@ async def run_turn(runtime: Runtime, req: TurnRequest) -> TurnOutcome:
                 event.intent,
             )
             out.replayed = event.replayed
+            out.cached = event.cached
+            out.message_id = event.message_id
         elif isinstance(event, Error):
             out.error = event.code
             # The answer could not be stored: delivered anyway, it would be an answer with no

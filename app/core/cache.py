@@ -31,6 +31,16 @@ class Cache(ABC):
     def delete(self, key: str) -> None: ...
 
     @abstractmethod
+    def append(self, key: str, value: str, *, ttl: float, max_len: int) -> bool:
+        """Add to the end of a list that expires ``ttl`` after it was started; False (and
+        nothing added) when it already holds ``max_len`` items."""
+
+    @abstractmethod
+    def read_list(self, key: str, *, start: int) -> list[str] | None:
+        """The list's items from ``start`` on; None when it is shorter than ``start`` (it
+        expired and began again)."""
+
+    @abstractmethod
     def ping(self) -> None: ...
 
     def close(self) -> None:
@@ -42,6 +52,7 @@ class InProcessCache(Cache):
 
     def __init__(self, *, max_items: int = 100_000) -> None:
         self._data: dict[str, tuple[str, float | None]] = {}
+        self._lists: dict[str, tuple[list[str], float]] = {}
         self._lock = threading.Lock()
         self._max = max_items
 
@@ -95,6 +106,28 @@ class InProcessCache(Cache):
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(key, None)
+            self._lists.pop(key, None)
+
+    def append(self, key: str, value: str, *, ttl: float, max_len: int) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            items, expires = self._lists.get(key, ([], now + ttl))
+            if expires <= now:
+                items, expires = [], now + ttl
+            if len(items) >= max_len:
+                return False
+            items.append(value)
+            self._lists[key] = (items, expires)
+            return True
+
+    def read_list(self, key: str, *, start: int) -> list[str] | None:
+        now = time.monotonic()
+        with self._lock:
+            items, expires = self._lists.get(key, ([], now + 1))
+            if expires <= now:
+                del self._lists[key]
+                items = []
+            return None if len(items) < start else items[start:]
 
     def ping(self) -> None:
         return None
@@ -127,6 +160,24 @@ class RedisCache(Cache):
 
     def delete(self, key: str) -> None:
         self._r.delete(self._p + key)
+
+    def append(self, key: str, value: str, *, ttl: float, max_len: int) -> bool:
+        # Two writers may both see room for the last item: a list one over its bound is
+        # harmless, a lock round trip per append is not worth it.
+        if int(self._r.llen(self._p + key)) >= max_len:
+            return False
+        pipe = self._r.pipeline()
+        pipe.rpush(self._p + key, value)
+        pipe.pexpire(self._p + key, int(ttl * 1000), nx=True)
+        pipe.execute()
+        return True
+
+    def read_list(self, key: str, *, start: int) -> list[str] | None:
+        pipe = self._r.pipeline()
+        pipe.llen(self._p + key)
+        pipe.lrange(self._p + key, start, -1)
+        length, items = pipe.execute()
+        return None if int(length) < start else [str(item) for item in items]
 
     def ping(self) -> None:
         self._r.ping()
@@ -186,6 +237,18 @@ class FallbackCache(Cache):
         except redis.RedisError as exc:
             self._fallback(exc).delete(key)
         self._local.delete(key)
+
+    def append(self, key: str, value: str, *, ttl: float, max_len: int) -> bool:
+        try:
+            return self._primary.append(key, value, ttl=ttl, max_len=max_len)
+        except redis.RedisError as exc:
+            return self._fallback(exc).append(key, value, ttl=ttl, max_len=max_len)
+
+    def read_list(self, key: str, *, start: int) -> list[str] | None:
+        try:
+            return self._primary.read_list(key, start=start)
+        except redis.RedisError as exc:
+            return self._fallback(exc).read_list(key, start=start)
 
     def ping(self) -> None:
         self._primary.ping()

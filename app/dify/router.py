@@ -21,12 +21,15 @@ from app.dify.schemas import (
     AskToolResponse,
     ExtensionRequest,
     ExternalDataParams,
+    FeedbackToolRequest,
     ModerationInputParams,
     ModerationOutputParams,
     OrderToolRequest,
     RetrievalRequest,
     RetrievalResponse,
 )
+from app.feedback import service as feedback_service
+from app.feedback.schemas import FeedbackOut
 from app.moderation import filter_for
 
 router = APIRouter(prefix="/dify", tags=["dify"], route_class=DifyRoute)
@@ -62,6 +65,24 @@ async def ask_tool(body: AskToolRequest, key: DifyCaller, rt: RuntimeDep) -> Ask
         question=body.question,
         user=body.user,
         customer_id=body.customer_id,
+    )
+
+
+@router.post(
+    "/tools/feedback",
+    response_model=FeedbackOut,
+    summary="Rate an answer of the ask tool by its message_id (custom tool)",
+)
+def feedback_tool(
+    body: FeedbackToolRequest, key: DifyCaller, db_session: SessionDep
+) -> FeedbackOut:
+    asker = service.dify_user(key_id=key.id, user=body.user)
+    return feedback_service.rate(
+        db_session=db_session,
+        message_id=body.message_id,
+        owns=lambda c: c.channel == service.CHANNEL and c.external_user_id == asker,
+        body=body,
+        source=service.CHANNEL,
     )
 
 

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.feedback.schemas import MessageFeedbackIn
+
 # Dify's MetadataCondition: ``name`` is a str in current releases and a list of names in the
 # first ones; ``value`` a string, a number or a list of strings, absent for empty/not empty.
 ConditionValue = str | int | float | list[str] | None
@@ -134,6 +136,9 @@ class ToolCitation(BaseModel):
 class AskToolResponse(BaseModel):
     answer: str
     conversation_id: str
+    message_id: int | None = Field(
+        None, description="The answer's id, to rate it with /dify/tools/feedback."
+    )
     route: str
     handoff: bool
     citations: list[ToolCitation]
@@ -145,4 +150,10 @@ class OrderToolRequest(BaseModel):
         None,
         max_length=32,
         description="Order number, e.g. YF202611200137; empty to list the latest orders.",
+    )
+
+
+class FeedbackToolRequest(MessageFeedbackIn):
+    user: str = Field(
+        min_length=1, max_length=100, description="The Dify end user who asked (sys.user_id)."
     )

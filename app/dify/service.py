@@ -148,6 +148,7 @@ def external_data(
         kbs=kbs,
         query=query,
         params=retrieval_service.SearchParams(top_k=EXTERNAL_DATA_PASSAGES),
+        reranker=runtime.reranker,
     )
     blocks = []
     for n, hit in enumerate(hits, start=1):
@@ -235,6 +236,7 @@ async def ask(
     return AskToolResponse(
         answer=outcome.answer,
         conversation_id=outcome.conversation_id,
+        message_id=outcome.message_id,
         route=outcome.route,
         handoff=outcome.handoff,
         citations=[

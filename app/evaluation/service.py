@@ -3,7 +3,8 @@
 The run never touches the configured data: it builds its own SQLite file and Milvus Lite
 store in a temporary directory, ingests ``kb/`` through the same upload flow as the admin
 API, loads the router with the FAQ pairs as they were stored, and asks the same router and
-retriever that serve traffic. Only the embedding settings are taken from the environment, so
+retriever that serve traffic. Only the embedding and reranker settings are taken from the
+environment (a local model or a served one, KEFU_EMBEDDING_BACKEND=openai), so
 a set can be scored with the model the service is configured for.
 """
 
@@ -310,6 +311,7 @@ def _answer(
         params=retrieval_service.SearchParams(
             top_k=TOP_K, query_lang=detect_lang(question.question)
         ),
+        reranker=runtime.reranker,
     )
     sources = tuple(dict.fromkeys(h.chunk.source for h in hits))[:TOP_K]
     return Answer(question.id, decision.route, decision.intent, sources, route_ms)

@@ -13,6 +13,9 @@ from fastapi.responses import StreamingResponse
 from app.conversation.models import ConversationStatus
 from app.core.bus import HANDOFF_TOPIC, EventBus
 from app.deps import AdminKey, RuntimeDep, SessionDep
+from app.feedback import service as feedback_service
+from app.feedback.models import MessageFeedback
+from app.feedback.schemas import FeedbackOut
 from app.handoff import service
 from app.handoff.schemas import (
     AgentBody,
@@ -49,11 +52,23 @@ def conversation_detail(
     conversation_id: str, _: AdminKey, db_session: SessionDep
 ) -> ConversationDetail:
     conv, messages, traces = service.detail(db_session=db_session, conversation_id=conversation_id)
+    ratings = feedback_service.for_messages(
+        db_session=db_session, message_ids=[m.id for m in messages]
+    )
     return ConversationDetail(
         conversation=ConversationOut.model_validate(conv),
-        messages=[MessageOut.model_validate(m) for m in messages],
+        messages=[
+            MessageOut.model_validate(m).model_copy(
+                update={"feedback": _feedback(ratings.get(m.id))}
+            )
+            for m in messages
+        ],
         traces=[TraceOut.model_validate(t) for t in traces],
     )
+
+
+def _feedback(stored: MessageFeedback | None) -> FeedbackOut | None:
+    return FeedbackOut.model_validate(stored) if stored is not None else None
 
 
 @router.post("/admin/conversations/{conversation_id}/claim", response_model=ConversationOut)

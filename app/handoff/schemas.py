@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.conversation.models import ConversationStatus, MessageRole
+from app.feedback.schemas import FeedbackOut
 
 AgentName = Annotated[
     str,
@@ -80,6 +81,9 @@ class MessageOut(BaseModel):
     author: str | None = Field(description="An agent message: the agent who wrote it.")
     latency_ms: int | None
     created_at: datetime
+    feedback: FeedbackOut | None = Field(
+        None, description="A bot answer: the customer's rating of it, if any."
+    )
 
 
 class TraceOut(BaseModel):
@@ -93,6 +97,8 @@ class TraceOut(BaseModel):
     search_query: str | None
     retrieved: list[dict[str, Any]]
     tool_calls: list[dict[str, Any]]
+    citations: list[dict[str, Any]] = []
+    route_signals: dict[str, float] = {}
     prompt_version: str | None
     model: str | None
     prompt_tokens: int

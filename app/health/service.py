@@ -14,6 +14,7 @@ from kombu import Connection  # type: ignore[attr-defined]
 from sqlalchemy import text
 
 from app.runtime import Runtime
+from knowledge.embeddings.openai_protocol import OpenAIEmbedder
 
 State = Literal["ready", "down", "degraded", "not_configured", "starting"]
 
@@ -127,7 +128,31 @@ async def _llm(runtime: Runtime) -> Check:
     return Check("llm", "degraded", False, "openai", detail, ms)
 
 
+def _embedding(runtime: Runtime) -> Check:
+    emb = runtime.settings.embedding
+    if emb.backend != "openai":
+        # In-process: loaded by the warm-up, which reports it.
+        return Check("embedding", "ready", True, emb.backend, "in-process")
+    embedder = runtime.index.embedder
+    assert isinstance(embedder, OpenAIEmbedder)
+    # Required: every turn is routed by embedding the message.
+    state, detail, ms = _timed(embedder.ping)
+    return Check("embedding", state, True, "openai", detail, ms)
+
+
+def _reranker(runtime: Runtime) -> Check:
+    stage = runtime.reranker
+    if stage is None:
+        return Check("reranker", "not_configured", False, "none", "fused order")
+    backend = runtime.settings.reranking.backend
+    if backend != "http":
+        return Check("reranker", "ready", False, backend, stage.reranker.model_name)
+    state, detail, ms = _timed(lambda: f"{len(stage.reranker.score('ping', ['ping']))} score")
+    # Optional: without it searches keep the fused order.
+    return Check("reranker", "degraded" if state == "down" else state, False, "http", detail, ms)
+
+
 async def readiness(runtime: Runtime, warmup: Warmup) -> list[Check]:
-    blocking = (_database, _vector_store, _broker, _redis, _disk)
+    blocking = (_database, _vector_store, _broker, _redis, _disk, _embedding, _reranker)
     checks = await asyncio.gather(*(asyncio.to_thread(c, runtime) for c in blocking), _llm(runtime))
     return [warmup.check(), *checks]

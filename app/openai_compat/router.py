@@ -13,8 +13,11 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.models import ApiKey
+from app.conversation.models import Conversation
 from app.core.errors import AppError, database_unavailable, error_body
-from app.deps import ClientKey, RuntimeDep
+from app.deps import ClientKey, RuntimeDep, SessionDep
+from app.feedback import service as feedback_service
+from app.feedback.schemas import FeedbackOut, MessageFeedbackIn
 from app.openai_compat import service, streaming
 from app.openai_compat.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 
@@ -109,4 +112,24 @@ async def chat_completions(
         chunks,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post(
+    "/feedback",
+    response_model=FeedbackOut,
+    summary="kefu extension: rate an answer by its id (`kefu.message_id` of a completion)",
+)
+def feedback(body: MessageFeedbackIn, key: V1Key, db_session: SessionDep) -> FeedbackOut:
+    def owns(conv: Conversation) -> bool:
+        return conv.channel == service.CHANNEL and (conv.external_user_id or "").startswith(
+            service.owner_prefix(key.id)
+        )
+
+    return feedback_service.rate(
+        db_session=db_session,
+        message_id=body.message_id,
+        owns=owns,
+        body=body,
+        source=service.CHANNEL,
     )

@@ -105,6 +105,9 @@ class KefuTurn(BaseModel):
     )
     tool_calls: list[dict[str, Any]]
     replayed: bool
+    cached: bool = Field(
+        False, description="The answer was reused from the answer cache, not asked of the LLM."
+    )
 
 
 class ChatCompletion(BaseModel):

@@ -233,6 +233,7 @@ class Turn:
             ),
             tool_calls=self.tool_calls,
             replayed=done.replayed if done else False,
+            cached=done.cached if done else False,
         )
 
     def usage(self, req: TurnRequest) -> Usage:

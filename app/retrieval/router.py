@@ -22,5 +22,6 @@ async def search(
         kbs=[kb],
         query=body.query,
         params=service.SearchParams(top_k=body.top_k, kind=body.kind),
+        reranker=rt.reranker,
     )
     return SearchResponse(hits=[SearchHit.of(h) for h in hits])

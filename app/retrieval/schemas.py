@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.retrieval.rerank import RERANK_SCORE
 from knowledge.chunks import Hit
 
 
@@ -24,6 +25,7 @@ class SearchHit(BaseModel):
     score: float
     dense_score: float | None
     keyword_score: float | None
+    rerank_score: float | None = None
 
     @classmethod
     def of(cls, hit: Hit) -> SearchHit:
@@ -41,6 +43,7 @@ class SearchHit(BaseModel):
             score=hit.score,
             dense_score=hit.dense_score,
             keyword_score=hit.keyword_score,
+            rerank_score=hit.extra.get(RERANK_SCORE),
         )
 
 

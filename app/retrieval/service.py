@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import AppError
 from app.core.lang import detect_lang
 from app.retrieval.fusion import diversify, interleave
+from app.retrieval.rerank import RerankStage
 from knowledge.chunks import Hit, Language
 from knowledge.index import KnowledgeIndex
 from knowledge.models import KnowledgeBase
@@ -67,6 +68,7 @@ def search(
     query: str,
     params: SearchParams = SearchParams(),
     embedder: QueryEmbedder | None = None,
+    reranker: RerankStage | None = None,
     timings: MutableMapping[str, float] | None = None,
 ) -> list[Hit]:
     """The best chunks for ``query``, each language searched on its own terms.
@@ -78,7 +80,8 @@ def search(
     other language only the dense list counts: BM25 has no words to match there, and raw
     cosines across languages sit lower than within one, so one merged list would bury those
     documents. Each language's list is diversified by document, then the lists are
-    interleaved (see ``app.retrieval.fusion``).
+    interleaved (see ``app.retrieval.fusion``). A ``reranker`` then reorders the first of
+    them (see ``app.retrieval.rerank``).
     """
     if not kbs or not query.strip():
         return []
@@ -144,8 +147,11 @@ def search(
         )
         for weight, hits in per_language
     ]
-    merged = interleave(lists)
-    return [h for h in merged if h.score >= params.score_floor][: params.top_k]
+    merged = [h for h in interleave(lists) if h.score >= params.score_floor]
+    if reranker is not None:
+        with clock("rerank"):
+            return reranker.rerank(query, merged, top_k=params.top_k)
+    return merged[: params.top_k]
 
 
 def _languages(query_lang: str, only: str | None) -> list[str]:

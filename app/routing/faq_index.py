@@ -106,42 +106,54 @@ class FaqIndex:
         return len(self.entries)
 
     def match(self, vector: Vectors, message: str) -> FaqMatch | None:
-        """The best FAQ for the message, ranked on the calibrated scale.
+        """The best FAQ for the message on the calibrated scale."""
+        found = self.candidates(vector, message, limit=1)
+        return found[0] if found else None
+
+    def candidates(self, vector: Vectors, message: str, *, limit: int) -> list[FaqMatch]:
+        """The ``limit`` best FAQs for the message, ranked on the calibrated scale.
 
         Ranking calibrated rather than raw scores matters across languages: an English
         question must be able to find its Chinese FAQ even though every Chinese variant
-        scores lower against it than an unrelated English one.
+        scores lower against it than an unrelated English one. Each candidate's margin is
+        measured against the best of the others, so candidates compare on equal terms.
         """
         if not self.entries:
-            return None
+            return []
         cosines = self.vectors @ vector
-        negative, gap = self._scales[textlib.detect_lang(message)]
+        lang = textlib.detect_lang(message)
+        negative, gap = self._scales[lang]
         calibrated = (cosines - negative) / gap
         best = np.full(len(self.entries), -np.inf, dtype=np.float32)
         np.maximum.at(best, self.owners, calibrated)
         order = np.argsort(-best)
-        top = int(order[0])
-        runner_up = float(best[order[1]]) if len(order) > 1 else float(best[top]) - 1.0
-        rows = np.flatnonzero(self.owners == top)
-        row = int(rows[np.argmax(calibrated[rows])])
-        lang = textlib.detect_lang(message)
         words = set(textlib.tokens(message, self._stopwords))
-        known = self._words[top].get(lang)
-        coverage: float | None = None
-        if known is not None:
-            coverage = len(words & known) / len(words) if words else 1.0
-        new_numbers = sum(1 for n in textlib.numbers(message) if n not in self._numbers[top])
+        numbers = textlib.numbers(message)
         typical = self._typical_length.get(lang) or self._typical_length.get("", 8.0)
-        features = FaqFeatures(
-            score=float(cosines[row]),
-            calibrated=float(best[top]),
-            calibrated_margin=float(best[top]) - runner_up,
-            coverage=coverage,
-            new_numbers=new_numbers,
-            relative_length=math.log((1 + textlib.visible_length(message)) / (1 + typical)),
-            variant=self._variant_texts[row],
-        )
-        return FaqMatch(entry=self.entries[top], features=features)
+        relative_length = math.log((1 + textlib.visible_length(message)) / (1 + typical))
+        found = []
+        for rank, pair in enumerate(int(p) for p in order[:limit]):
+            if len(order) == 1:
+                rival = float(best[pair]) - 1.0
+            else:
+                rival = float(best[order[1]] if rank == 0 else best[order[0]])
+            rows = np.flatnonzero(self.owners == pair)
+            row = int(rows[np.argmax(calibrated[rows])])
+            known = self._words[pair].get(lang)
+            coverage: float | None = None
+            if known is not None:
+                coverage = len(words & known) / len(words) if words else 1.0
+            features = FaqFeatures(
+                score=float(cosines[row]),
+                calibrated=float(best[pair]),
+                calibrated_margin=float(best[pair]) - rival,
+                coverage=coverage,
+                new_numbers=sum(1 for n in numbers if n not in self._numbers[pair]),
+                relative_length=relative_length,
+                variant=self._variant_texts[row],
+            )
+            found.append(FaqMatch(entry=self.entries[pair], features=features))
+        return found
 
 
 def _variants(entry: FaqEntry) -> list[str]:

@@ -144,6 +144,12 @@ class Router:
         router has just embedded, so a turn embeds it once."""
         return self._vectors.embed(texts)
 
+    def message_vector(self, question: str) -> Vectors:
+        """The embedding routing used for this message (from the cache when it was routed):
+        without emoji or an opening greeting, so "你好，X" and "X" are the same question."""
+        row: Vectors = self._vectors.embed([self._core(textlib.normalise(question))])[0]
+        return row
+
     def _core(self, message: str) -> str:
         """What gets embedded: no emoji, no leading greeting. Same for history turns, so a
         turn embedded as the current message is found in the cache later."""
@@ -220,18 +226,29 @@ class Router:
         calculation = bool(self._detector.pattern_hits(message, CALCULATION))
         followup = bool(history) and bool(self._detector.pattern_hits(message, FOLLOWUP))
         index = self.faq_index(kb_key)
-        match = index.match(vector, message) if index is not None else None
+        # Numbers that name things (orders, phones, months) are not sums to do.
+        numbers = len(textlib.quantities(message))
+        match: FaqMatch | None = None
         probability = 0.0
         signals: dict[str, float] = {}
-        if match is not None and account and self._detector.pattern_hits(
-            match.features.variant, ACCOUNT
-        ):
+        limit = int(self.rules.params["faq"]["candidates"])
+        candidates = index.candidates(vector, message, limit=limit) if index else []
+        for rank, candidate in enumerate(candidates):
+            if rank and candidate.features.coverage is None:
+                # Only the message's own words can overrule the embedding's ranking.
+                continue
             # The operator wrote this FAQ in the customer's words ("when will my parcel
             # arrive?"): its answer is meant for exactly such a message.
-            account = False
+            mine = account and not self._detector.pattern_hits(candidate.features.variant, ACCOUNT)
+            # Two amounts are circumstances an FAQ answer cannot weigh: a sum to work out.
+            cue = mine or calculation or followup or numbers >= 2
+            # The nearest pair by embedding is not always the one whose words the message
+            # uses; the model that weighs both picks among the nearest few.
+            p = self._faq_probability(candidate, history, agent_cue=cue)
+            if match is None or p > probability:
+                match, probability, vetoed = candidate, p, mine
         if match is not None:
-            cue = account or calculation or followup
-            probability = self._faq_probability(match, history, agent_cue=cue)
+            account = vetoed
             features = match.features
             signals = {
                 "p_faq": round(probability, 4),
@@ -256,8 +273,6 @@ class Router:
                     lang=lang,
                     signals=signals,
                 )
-        # Order numbers, phone numbers and months name things; they are not sums to do.
-        numbers = len(textlib.quantities(message))
         if followup or (history and textlib.visible_length(message) <= 6):
             intent = FOLLOWUP
         elif account:

@@ -2,7 +2,8 @@
 
 Structured decoding should already have enforced the schema, but not every backend does
 (vLLM applies it only when a tool call is forced), so the runner checks again. The checker
-covers exactly the JSON Schema subset ``app.tools.schemas`` uses.
+covers the JSON Schema subset ``app.tools.schemas`` uses; for anything beyond it (an
+operator's tool with ``anyOf`` or nested objects) the tool's own pydantic validation decides.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
     "null": type(None),
     "integer": int,
+    "number": (int, float),
     "boolean": bool,
+    "array": list,
+    "object": dict,
 }
 
 
@@ -48,8 +52,9 @@ def _types(schema: Mapping[str, Any]) -> list[str]:
 
 def _check_value(name: str, value: Any, schema: Mapping[str, Any]) -> None:
     types = _types(schema)
+    numeric = ("integer", "number")
     if types and not any(
-        isinstance(value, _TYPES[t]) and not (t == "integer" and isinstance(value, bool))
+        isinstance(value, _TYPES[t]) and not (t in numeric and isinstance(value, bool))
         for t in types
     ):
         wanted = " or ".join(types)

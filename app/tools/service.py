@@ -1,51 +1,42 @@
 """Run one tool call from the model and hand back a JSON-serialisable result.
 
-Whatever happens, the result is a dict the model can read and act on: a record, or
-``{"error": code, "message": ...}`` with codes ``unknown_tool``, ``invalid_arguments``,
-``login_required``, ``not_allowed``, ``not_found``, ``order_id_required`` and
-``unavailable``. Nothing raises to the caller, so a tool failure never reaches the customer
-as a crash.
+The tools are LangChain tools: kefu's own (``app.tools.builtin``) and the operator's
+(``KEFU_EXTRA_TOOLS``, ``app.tools.extra``). Whatever happens, the result is a dict the
+model can read and act on: a record, or ``{"error": code, "message": ...}`` with codes
+``unknown_tool``, ``invalid_arguments``, ``login_required``, ``not_allowed``, ``not_found``,
+``order_id_required``, ``failed`` (a tool's own ``ToolException``) and ``unavailable``.
+Nothing raises to the caller, so a tool failure never reaches the customer as a crash.
 
 Identity: the customer is ``ToolContext.customer_id``, set by the channel that
-authenticated them. The tools take no customer parameter; an argument naming another
-customer (a ``customer_id``, ``phone``, ``account``, ...) or a record of another customer
-is refused as ``not_allowed`` and logged at WARNING with the requested value masked.
+authenticated them, and reaches a tool only as an injected argument. The model-visible
+schemas take no customer parameter; an argument naming another customer (a
+``customer_id``, ``phone``, ``account``, ...) or a record of another customer is refused as
+``not_allowed`` and logged at WARNING with the requested value masked.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from langchain_core.tools import ToolException
+from pydantic import ValidationError
+
 from app.core.logging import mask_pii
-from app.customers.models import TicketCategory
-from app.customers.schemas import NewTicket
-from app.customers.source import (
-    BusinessData,
-    BusinessDataError,
-    NotAllowed,
-    Unavailable,
-    Unsupported,
-)
+from app.customers.source import BusinessData, BusinessDataError, NotAllowed, Unavailable
 from app.tools import arguments as args_check
-from app.tools.schemas import ACCOUNT_TOOLS, TOOL_NAMES, parameters, tool_definitions
+from app.tools.binding import IDENTITY_KEYS, AgentTool, bind
+from app.tools.builtin import Desk, KefuTool, builtin_tools, error
 
 log = logging.getLogger(__name__)
 
 Result = dict[str, Any]
-
-# Argument names a model might use to point a tool at someone: none is a tool parameter.
-IDENTITY_KEYS = frozenset(
-    {
-        "customer_id", "customer", "customer_no", "user_id", "user", "uid", "account",
-        "account_id", "account_no", "member_id", "phone", "phone_number", "mobile", "msisdn",
-        "tel",
-    }
-)  # fmt: skip
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+# `error` stays importable from here: the agent loop words its own failures with it.
+__all__ = ["Result", "ToolContext", "ToolRunner", "error"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +48,6 @@ class ToolContext:
     # The customer's own number, which a model may repeat as an argument; when None, the
     # runner asks the business data for it (only if an argument needs it).
     customer_phone: str | None = None
-
-
-def error(code: str, message: str, **extra: Any) -> Result:
-    return {"error": code, "message": message, **extra}
 
 
 def _mask(value: str) -> str:
@@ -82,16 +69,16 @@ def _is_own(value: str, ctx: ToolContext) -> bool:
     return bool(own_phone) and _digits(value) == own_phone
 
 
-def _month_problem(month: str) -> str | None:
-    match = _MONTH.match(month)
-    if match is None:
-        return None  # the pattern check reports it
-    year, mon = int(match[1]), int(match[2])
-    if not 1 <= mon <= 12:
-        return f"month {month!r} does not exist: the month part must be 01 to 12"
-    if not 2000 <= year <= 2099:
-        return f"month {month!r} is out of range: use a recent month, e.g. 2026-10"
-    return None
+def _as_result(output: Any) -> Result:
+    """An operator's tool may return anything: the model gets a JSON object."""
+    value = json.loads(json.dumps(output, ensure_ascii=False, default=str))
+    return value if isinstance(value, dict) else {"result": value}
+
+
+def _validation_message(exc: ValidationError) -> tuple[str, str | None]:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first.get("loc", ())) or None
+    return (f"{field}: {first['msg']}" if field else str(first["msg"])), field
 
 
 class ToolRunner:
@@ -102,18 +89,14 @@ class ToolRunner:
         service_hours: str = "8:00–22:00",
         account_app: str = "the company's app",
         recent_orders: int = 3,
+        extra: Sequence[AgentTool] = (),
     ) -> None:
         self._source = source
         self._service_hours = service_hours
         self._app = account_app
-        self._recent_orders = recent_orders
-        self._handlers: dict[str, Callable[[dict[str, Any], ToolContext], Awaitable[Result]]] = {
-            "get_bill": self._get_bill,
-            "get_order": self._get_order,
-            "get_membership": self._get_membership,
-            "create_ticket": self._create_ticket,
-            "request_human": self._request_human,
-        }
+        desk = Desk(source, service_hours, account_app, recent_orders)
+        tools = [bind(t) for t in builtin_tools(desk)] + list(extra)
+        self._tools = {t.name: t for t in tools}
 
     @property
     def source(self) -> BusinessData:
@@ -121,14 +104,22 @@ class ToolRunner:
 
     @property
     def definitions(self) -> list[dict[str, Any]]:
-        """The ``tools`` list for the chat-completions request."""
-        return tool_definitions()
+        """The ``tools`` list for the chat-completions request (copies: callers may edit)."""
+        return [json.loads(json.dumps(t.definition)) for t in self._tools.values()]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._tools)
+
+    def parameters(self, name: str) -> dict[str, Any]:
+        return self._tools[name].parameters
 
     async def run(
         self, name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext
     ) -> Result:
-        if name not in self._handlers:
-            return error("unknown_tool", f"no tool named {name!r}; tools: {', '.join(TOOL_NAMES)}")
+        bound = self._tools.get(name)
+        if bound is None:
+            return error("unknown_tool", f"no tool named {name!r}; tools: {', '.join(self._tools)}")
         try:
             args = args_check.decode(arguments)
         except args_check.ArgumentError as exc:
@@ -138,18 +129,31 @@ class ToolRunner:
         if refused is not None:
             return refused
         args = {k: v for k, v in args.items() if k.lower() not in IDENTITY_KEYS}
-        if name in ACCOUNT_TOOLS and ctx.customer_id is None:
+        if bound.needs_customer and ctx.customer_id is None:
             return error(
                 "login_required",
                 "The customer is not logged in, so their records cannot be looked up. Ask them "
                 f"to log in to {self._app}, then ask again.",
             )
         try:
-            args_check.check(args, parameters(name))
+            args_check.check(args, bound.parameters)
         except args_check.ArgumentError as exc:
             return error("invalid_arguments", exc.message, field=exc.field)
+        return await self._invoke(bound, args, ctx)
+
+    async def _invoke(self, bound: AgentTool, args: dict[str, Any], ctx: ToolContext) -> Result:
+        name = bound.name
+        # A missing nullable value is read as null: strict mode would have sent it.
+        for key in bound.parameters.get("required", []):
+            args.setdefault(key, None)
+        injected = bound.injected(customer_id=ctx.customer_id, conversation_id=ctx.conversation_id)
         try:
-            return await self._handlers[name](args, ctx)
+            output = await bound.tool.ainvoke({**args, **injected})
+        except ValidationError as exc:
+            message, field = _validation_message(exc)
+            return error("invalid_arguments", message, field=field)
+        except ToolException as exc:  # the tool's own words for the model
+            return error("failed", str(exc))
         except NotAllowed as exc:
             self._warn_refused(name, ctx, argument="record", requested=str(exc))
             order_id = args.get("order_id")
@@ -165,6 +169,7 @@ class ToolRunner:
                 "tool failed", extra={"tool": name, "conversation_id": ctx.conversation_id}
             )
             return self._unavailable()
+        return output if isinstance(bound.tool, KefuTool) else _as_result(output)
 
     async def _with_phone(self, args: dict[str, Any], ctx: ToolContext) -> ToolContext:
         """The context with the customer's phone from the records, looked up only when an
@@ -221,89 +226,9 @@ class ToolRunner:
         return error("not_allowed", message)
 
     @staticmethod
-    def _who(ctx: ToolContext) -> str:
-        if ctx.customer_id is None:  # run() answers login_required before any account tool
-            raise RuntimeError("an account tool ran without a customer")
-        return ctx.customer_id
-
-    @staticmethod
     def _unavailable() -> Result:
         return error(
             "unavailable",
             "The account system did not answer. Apologise, do not guess any figures, and offer "
             "to try again in a moment or to hand over to a human agent (request_human).",
         )
-
-    async def _get_bill(self, args: dict[str, Any], ctx: ToolContext) -> Result:
-        month: str = args["month"]
-        problem = _month_problem(month)
-        if problem is not None:
-            return error("invalid_arguments", problem, field="month")
-        customer_id = self._who(ctx)
-        bill = await self._source.get_bill(customer_id=customer_id, month=month)
-        if bill is None:
-            return error(
-                "not_found",
-                f"No bill for {month} on this account. A month's bill is issued on the 3rd of "
-                "the next month; check the month with the customer.",
-            )
-        return bill.model_dump(mode="json")
-
-    async def _get_order(self, args: dict[str, Any], ctx: ToolContext) -> Result:
-        customer_id = self._who(ctx)
-        order_id: str | None = args.get("order_id")
-        if order_id is None:
-            try:
-                orders = await self._source.recent_orders(
-                    customer_id=customer_id, limit=self._recent_orders
-                )
-            except Unsupported:
-                return error(
-                    "order_id_required",
-                    f"Ask the customer for the order number (shown in {self._app}, under "
-                    "their orders).",
-                )
-            return {"orders": [o.model_dump(mode="json") for o in orders], "count": len(orders)}
-        order = await self._source.get_order(customer_id=customer_id, order_id=order_id)
-        if order is None:
-            return error(
-                "not_found",
-                f"No order {order_id} on this account. Check the number with the customer "
-                f"(shown in {self._app}), or call get_order with order_id null to list recent "
-                "orders.",
-            )
-        return order.model_dump(mode="json")
-
-    async def _get_membership(self, args: dict[str, Any], ctx: ToolContext) -> Result:
-        customer_id = self._who(ctx)
-        membership = await self._source.get_membership(customer_id=customer_id)
-        if membership is None:
-            return error("not_found", "No membership record for this account.")
-        return membership.model_dump(mode="json")
-
-    async def _create_ticket(self, args: dict[str, Any], ctx: ToolContext) -> Result:
-        customer_id = self._who(ctx)
-        ticket = NewTicket(
-            conversation_id=ctx.conversation_id,
-            category=TicketCategory(args["category"]),
-            summary=args["summary"].strip(),
-            reference=args.get("reference"),
-        )
-        created = await self._source.create_ticket(customer_id=customer_id, ticket=ticket)
-        return {
-            "ticket_id": created.id,
-            "status": created.status.value,
-            "status_label": created.status_label,
-            "category": created.category.value,
-            "message": f"Ticket {created.id} is open. Give the customer this ticket number.",
-        }
-
-    async def _request_human(self, args: dict[str, Any], ctx: ToolContext) -> Result:
-        return {
-            "handoff": True,
-            "reason": args["reason"],
-            "summary": args["summary"],
-            "message": "The conversation will be handed to a human agent. Tell the customer; "
-            f"human agents answer {self._service_hours} daily, outside those hours they can "
-            "leave a message and will get a reply the next day.",
-        }

@@ -19,6 +19,8 @@ from app.conversation.schemas import TurnRequest
 from app.core.db import session_scope
 from app.core.errors import AppError, NotFound, Unprocessable
 from app.deps import AdminKey, RuntimeDep, SessionDep, SettingsDep
+from app.feedback import service as feedback_service
+from app.feedback.schemas import FeedbackIn, FeedbackOut
 from app.runtime import Runtime
 from app.widget import identity, service, sse
 from app.widget.schemas import WidgetHistory, WidgetMessageIn, WidgetSecret
@@ -241,6 +243,38 @@ def conversation_messages(
         visitor=visitor,
     )
     return service.history(db_session=db_session, conversation=conv)
+
+
+@router.post(
+    "/widget/api/conversations/{conversation_id}/messages/{message_id}/feedback",
+    response_model=FeedbackOut,
+    summary="Rate one of the bot's answers (thumbs up or down, optional comment)",
+)
+def message_feedback(
+    conversation_id: str,
+    message_id: int,
+    body: FeedbackIn,
+    key: WidgetKey,
+    visitor: VisitorDep,
+    db_session: SessionDep,
+    settings: SettingsDep,
+    x_kefu_identity: IdentityHeader = None,
+) -> FeedbackOut:
+    conv = service.visible_conversation(
+        db_session=db_session,
+        settings=settings,
+        key=key,
+        conversation_id=conversation_id,
+        token=x_kefu_identity,
+        visitor=visitor,
+    )
+    return feedback_service.rate(
+        db_session=db_session,
+        message_id=message_id,
+        owns=lambda c: c.id == conv.id,
+        body=body,
+        source=service.CHANNEL,
+    )
 
 
 def _check_visible(

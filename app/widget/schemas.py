@@ -27,6 +27,7 @@ class WidgetMessageOut(BaseModel):
     citations: list[dict[str, Any]]
     created_at: datetime
     agent: str | None = Field(None, description="A human agent's message: the agent's name.")
+    feedback: str | None = Field(None, description="A bot answer: the visitor's rating (up/down).")
 
 
 class WidgetHistory(BaseModel):

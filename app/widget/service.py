@@ -24,6 +24,7 @@ from app.core.config import Settings
 from app.core.errors import AppError, Forbidden, NotFound, Unauthorized, Unprocessable
 from app.core.ratelimit import RateLimiter
 from app.core.text import message_text
+from app.feedback import service as feedback_service
 from app.widget import identity
 from app.widget.schemas import WidgetHistory, WidgetMessageIn, WidgetMessageOut
 
@@ -242,6 +243,7 @@ def history(*, db_session: Session, conversation: Conversation, limit: int = 200
         .order_by(Message.id.desc())
         .limit(limit)
     ).all()
+    rated = feedback_service.for_messages(db_session=db_session, message_ids=[m.id for m in rows])
     return WidgetHistory(
         conversation_id=conversation.id,
         status=conversation.status.value,
@@ -254,6 +256,7 @@ def history(*, db_session: Session, conversation: Conversation, limit: int = 200
                 citations=m.citations or [],
                 created_at=m.created_at,
                 agent=m.author if m.role == MessageRole.AGENT else None,
+                feedback=rated[m.id].rating.value if m.id in rated else None,
             )
             for m in reversed(rows)
         ],

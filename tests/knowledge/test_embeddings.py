@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from knowledge.embeddings import (
+    INSTRUCT_QUERY_PREFIX,
     Embedder,
     Vectors,
     build_embedder,
@@ -99,7 +100,9 @@ def test_default_prefixes_and_model_names(tmp_path: Path) -> None:
     e5.mkdir()
     assert default_prefixes(str(e5)) == ("query: ", "passage: ")
     assert default_prefixes(str(tmp_path / "bge-m3")) == ("", "")
-    assert default_prefixes(str(tmp_path / "multilingual-e5-large-instruct")) == ("", "")
+    # Instruction-tuned e5 instructs the query, as Qwen3-Embedding does; passages go in bare.
+    instruct = default_prefixes(str(tmp_path / "multilingual-e5-large-instruct"))
+    assert instruct == (INSTRUCT_QUERY_PREFIX, "")
     saved = tmp_path / "custom"
     saved.mkdir()
     (saved / "config_sentence_transformers.json").write_text(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.core.cache import InProcessCache
-from app.core.config import LLMSettings, Settings
+from app.core.config import AnswerCacheSettings, LLMSettings, Settings
 from app.core.db import make_engine
 from app.main import create_app
 from app.runtime import Runtime
@@ -52,6 +52,9 @@ def build_runtime(tmp: Path, sqlite_template: Path, llm: LLMSettings | None = No
         secret_key="test-secret-0123456789abcdef",
         log_json=True,
         llm=llm or LLMSettings(_env_file=None, base_url=None),
+        # One runtime serves the whole module and its tests ask the same questions with new
+        # scripts: a reused answer would hide the script (tests/agent covers the cache).
+        answer_cache=AnswerCacheSettings(_env_file=None, enabled=False),
     )
     engine = make_engine(f"sqlite:///{db}")
     factory = sessionmaker(bind=engine, expire_on_commit=False)

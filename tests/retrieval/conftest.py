@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +33,13 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
     settings.data_dir.mkdir(parents=True)
     migrations.upgrade(settings.database_url)
     runtime = Runtime.build(settings)
-    files = library.write(root / "kb")
+    yield Library(runtime, index_library(runtime, root / "kb"))
+    runtime.close()
+
+
+def index_library(runtime: Runtime, folder: Path) -> KnowledgeBase:
+    """The library written to ``folder`` and indexed as knowledge base "library"."""
+    files = library.write(folder)
     with runtime.session_factory() as db_session:
         kb = kb_service.create_kb(
             db_session=db_session, runtime=runtime, name="library", description=""
@@ -41,5 +48,4 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
         uploads = [kb_service.Upload(filename=p.name, data=p.read_bytes()) for p in files]
         kb_service.upload(db_session=db_session, runtime=runtime, kb=kb, uploads=uploads)
     runtime.ingestion.drain(timeout=300)
-    yield Library(runtime, kb)
-    runtime.close()
+    return kb

@@ -36,6 +36,11 @@ def _route(router: Router, message: str) -> tuple[str, str]:
         ("请让你们的售后主管明天给我回个电话", "handoff.human"),
         ("Escalate this to your supervisor, today.", "handoff.human"),
         ("我要求你们彻查这名快递员，给我一个说法", "handoff.complaint"),
+        (
+            "this is the worst service ever, absolutely useless, get me someone competent",
+            "handoff.human",
+        ),
+        ("please find me somebody who actually knows what they're doing", "handoff.human"),
     ],
 )
 def test_escalations_reach_a_person(router: Router, message: str, intent: str) -> None:
@@ -51,6 +56,8 @@ def test_escalations_reach_a_person(router: Router, message: str, intent: str) -
         # A fraud that is over is a question of procedure.
         "上周我的会员卡被人盗刷了，现在该怎么处理",
         "My phone was stolen yesterday, what should I do about my account?",
+        # A person named as a thing to find is not a request for one.
+        "can you find me someone who sells spare parts nearby",
     ],
 )
 def test_questions_about_escalation_are_not_escalations(router: Router, message: str) -> None:
@@ -66,6 +73,9 @@ def test_questions_about_escalation_are_not_escalations(router: Router, message:
         ("ok gotta go, talk soon", "smalltalk.goodbye"),
         ("这个机器人还挺靠谱的，给你点赞", "smalltalk.compliment"),
         ("nice one, good bot", "smalltalk.compliment"),
+        ("太棒了，你们服务真好", "smalltalk.compliment"),
+        ("回复很及时", "smalltalk.compliment"),
+        ("ok thx a bunch!", "smalltalk.thanks"),
         ("现在和我说话的是真人吗？", "smalltalk.identity"),
         ("Am I texting with a real human right now?", "smalltalk.identity"),
         ("小姐姐在吗～", "smalltalk.greeting"),

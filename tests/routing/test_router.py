@@ -234,3 +234,24 @@ def test_concurrent_routing_gives_the_same_decisions(router: Router) -> None:
     assert [(d.route, d.intent, d.faq) for d in got] == [
         (d.route, d.intent, d.faq) for d in expected
     ]
+
+
+def test_faq_candidates_are_distinct_pairs_ranked_with_margins_against_the_rest(
+    router: Router,
+) -> None:
+    index = router.faq_index(BOOKSHOP)
+    assert index is not None
+    vector = router.embed_queries(["怎么查看我买的书发货了没有"])[0]
+    found = index.candidates(vector, "怎么查看我买的书发货了没有", limit=3)
+    assert len(found) == 3
+    assert len({match.entry.chunk_id for match in found}) == 3
+    calibrated = [match.features.calibrated for match in found]
+    assert calibrated == sorted(calibrated, reverse=True)
+    # The first is ahead of the best of the others; the others trail the first.
+    assert found[0].features.calibrated_margin == pytest.approx(calibrated[0] - calibrated[1])
+    for match in found[1:]:
+        assert match.features.calibrated_margin == pytest.approx(
+            match.features.calibrated - calibrated[0]
+        )
+    best = index.match(vector, "怎么查看我买的书发货了没有")
+    assert best is not None and best.entry == found[0].entry

@@ -1,15 +1,31 @@
-"""The tool definitions are strict, valid JSON Schema, and the runner enforces the same rules."""
+"""The tool definitions are strict, valid JSON Schema, derived by LangChain from kefu's tools
+without the injected identity, unchanged on the wire; the runner enforces the same rules."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from pathlib import Path
+from typing import Any, cast
 
+import jsonschema
 import pytest
 
+from app.customers.models import TicketCategory
+from app.customers.source import BusinessData
 from app.tools import arguments
-from app.tools.schemas import ACCOUNT_TOOLS, TOOL_NAMES, TOOLS, parameters, tool_definitions
+from app.tools.builtin import Desk, builtin_tools
+from app.tools.schemas import TOOL_NAMES, Category, definition
+from app.tools.service import ToolRunner
 
-jsonschema = pytest.importorskip("jsonschema")
+# No tool runs here: the source is never called.
+RUNNER = ToolRunner(cast(BusinessData, object()))
+TOOLS = RUNNER.definitions
+# The hand-written definitions vLLM was sent before the tools were LangChain tools.
+WIRE = json.loads((Path(__file__).parent / "data" / "wire_tools.json").read_text("utf-8"))
+
+
+def parameters(name: str) -> dict[str, Any]:
+    return RUNNER.parameters(name)
 
 
 def _walk(schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -19,15 +35,32 @@ def _walk(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def test_definitions_come_from_the_langchain_tools_and_match_the_wire() -> None:
+    tools = builtin_tools(Desk(RUNNER.source))
+    assert TOOLS == [definition(t) for t in tools] == WIRE
+    for tool in tools:
+        # The customer is injected by kefu: LangChain's own input schema has it, the model's
+        # does not.
+        assert "customer_id" in tool.get_input_schema().model_fields
+        assert "customer_id" not in json.dumps(definition(tool))
+    assert set(Category.__args__) == {c.value for c in TicketCategory}
+
+
 def test_names_and_shape() -> None:
-    assert TOOL_NAMES == (
-        "get_bill",
-        "get_order",
-        "get_membership",
-        "create_ticket",
-        "request_human",
+    assert (
+        RUNNER.names
+        == TOOL_NAMES
+        == (
+            "get_bill",
+            "get_order",
+            "get_membership",
+            "create_ticket",
+            "request_human",
+        )
     )
-    assert set(TOOL_NAMES) > ACCOUNT_TOOLS and "request_human" not in ACCOUNT_TOOLS
+    # Every tool but the handoff reads or writes the customer's records: login first.
+    needs_login = {t.name for t in builtin_tools(Desk(RUNNER.source)) if t.needs_customer}
+    assert needs_login == set(TOOL_NAMES) - {"request_human"}
     for tool in TOOLS:
         assert tool["type"] == "function"
         fn = tool["function"]
@@ -95,7 +128,6 @@ def test_runner_checks_agree_with_jsonschema(name: str) -> None:
 
 
 def test_definitions_are_copies() -> None:
-    tools = tool_definitions()
+    tools = RUNNER.definitions
     tools[0]["function"]["parameters"]["properties"].clear()
     assert parameters("get_bill")["properties"]
-    assert [t["function"]["name"] for t in tool_definitions(("get_bill",))] == ["get_bill"]

@@ -74,12 +74,8 @@ def _tail(path: Path, lines: int = 60) -> str:
         return ""
 
 
-@pytest.fixture(scope="session")
-def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
-    python = _vllm_python()
-    work = tmp_path_factory.mktemp("vllm")
-    model_dir = work / "tiny-qwen3"
-    env = {
+def vllm_env() -> dict[str, str]:
+    return {
         **os.environ,
         # Nothing leaves this machine: no hub look-ups, no usage statistics.
         "HF_HUB_OFFLINE": "1",
@@ -89,42 +85,36 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer
         "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB; the default would take a large share of RAM
         "TOKENIZERS_PARALLELISM": "false",
     }
+
+
+def build_model(python: Path, script: list[str], what: str) -> None:
+    """Run a model-building script under the vLLM interpreter (it has torch and transformers)."""
     built = subprocess.run(
-        [str(python), str(HERE / "tiny_qwen3.py"), str(model_dir)],
-        env=env,
+        [str(python), *script],
+        env=vllm_env(),
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     if built.returncode != 0:
-        pytest.fail(f"building the tiny Qwen3 failed:\n{built.stderr[-3000:]}")
+        pytest.fail(f"building the {what} failed:\n{built.stderr[-3000:]}")
 
+
+@contextlib.contextmanager
+def serving(python: Path, args: list[str], log: Path) -> Iterator[tuple[str, float]]:
+    """A vLLM OpenAI server with ``args`` on a free loopback port, until it answers
+    ``/health``: yields its base URL (``.../v1``) and the seconds it took to start."""
     port = _free_port()
-    log = work / "vllm.log"
     command = [
-        str(python),
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model", str(model_dir),
-        "--served-model-name", SERVED_NAME,
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--enable-auto-tool-choice",
-        "--tool-call-parser", "hermes",
-        "--reasoning-parser", "qwen3",
-        "--structured-outputs-config", '{"backend":"xgrammar","disable_any_whitespace":true}',
-        "--dtype", "bfloat16",
-        "--max-model-len", "2048",
-        "--max-num-seqs", "4",
-        "--enforce-eager",
-        "--seed", "0",
+        str(python), "-m", "vllm.entrypoints.openai.api_server",
+        "--host", "127.0.0.1", "--port", str(port), *args,
     ]  # fmt: skip
     started = time.monotonic()
     with log.open("wb") as sink:
         # A session of its own, so teardown can stop vLLM and the engine processes it forks.
         process = subprocess.Popen(
-            command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            command, env=vllm_env(), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -141,9 +131,33 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer
             time.sleep(0.5)  # polling a condition, not waiting for a guessed duration
         startup = time.monotonic() - started
         print(f"\nvLLM ready in {startup:.1f} s (log: {log})", file=sys.stderr)
-        yield VLLMServer(f"{base}/v1", SERVED_NAME, model_dir, log, startup)
+        yield f"{base}/v1", startup
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    python = _vllm_python()
+    work = tmp_path_factory.mktemp("vllm")
+    model_dir = work / "tiny-qwen3"
+    build_model(python, [str(HERE / "tiny_qwen3.py"), str(model_dir)], "tiny Qwen3")
+    log = work / "vllm.log"
+    args = [
+        "--model", str(model_dir),
+        "--served-model-name", SERVED_NAME,
+        "--enable-auto-tool-choice",
+        "--tool-call-parser", "hermes",
+        "--reasoning-parser", "qwen3",
+        "--structured-outputs-config", '{"backend":"xgrammar","disable_any_whitespace":true}',
+        "--dtype", "bfloat16",
+        "--max-model-len", "2048",
+        "--max-num-seqs", "4",
+        "--enforce-eager",
+        "--seed", "0",
+    ]  # fmt: skip
+    with serving(python, args, log) as (base_url, startup):
+        yield VLLMServer(base_url, SERVED_NAME, model_dir, log, startup)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

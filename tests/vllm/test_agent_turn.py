@@ -1,7 +1,8 @@
 """A whole agent turn against the real vLLM server (tiny random Qwen3): the request kefu
-builds (system prompt with passages, strict tools, history) is one vLLM accepts, and
-whatever the random model produces (text, tool calls, garbage arguments) the turn ends
-with an answer stored and a trace, never an exception."""
+builds (system prompt with passages, strict tools derived from LangChain tools, an
+operator's among them, history) is one vLLM accepts, and whatever the random model produces
+(text, tool calls, garbage arguments) the turn ends with an answer stored and a trace, never
+an exception."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from app.conversation.models import TurnTrace
 from app.conversation.schemas import Done, TextDelta, TurnRequest
 from app.conversation.turns import handle_turn
 from app.core.cache import InProcessCache
-from app.core.config import LLMSettings, Settings
+from app.core.config import LLMSettings, Settings, ToolSettings
 from app.customers.demo import load_demo
 from app.knowledge_bases import service as kb_service
 from app.runtime import Runtime
@@ -52,6 +53,11 @@ def vllm_bot(
         ),
     )
     settings.agent.max_tool_rounds = 1
+    # An operator's LangChain tool beside kefu's: vLLM must accept its derived strict schema too.
+    settings.tools = ToolSettings(
+        extra_tools=["tests.tools.warranty:warranty_lookup"],
+        extra_tools_allowed=["warranty_lookup"],
+    )
     engine = db_bind if isinstance(db_bind, Engine) else db_bind.engine
     rt = Runtime.build(
         settings, engine=engine, session_factory=session_factory, cache=InProcessCache()

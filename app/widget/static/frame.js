@@ -20,7 +20,9 @@
       retrying: "网络中断，正在重试…", awaiting: "正在为您转接人工客服，请稍候…",
       human: "人工客服已接入", bot: "已回到智能客服", closed: "本次会话已结束",
       tooLong: "消息太长了（最多 {n} 字）", welcome: "您好，我是{bot}，有什么可以帮您？",
-      cite: "查看来源 {n}", page: "第 {n} 页", tool: "正在为您查询…"
+      cite: "查看来源 {n}", page: "第 {n} 页", tool: "正在为您查询…",
+      helpful: "有帮助", unhelpful: "没有帮助", thanks: "感谢您的反馈",
+      comment: "哪里不满意？（选填）", commentSend: "提交"
     },
     en: {
       title: "Customer support", close: "Close chat", send: "Send", input: "Type your question",
@@ -31,7 +33,9 @@
       bot: "You are back with the assistant", closed: "This conversation has ended",
       tooLong: "That message is too long (at most {n} characters)",
       welcome: "Hi, I'm {bot}. How can I help?", cite: "Show source {n}", page: "page {n}",
-      tool: "Looking that up…"
+      tool: "Looking that up…", helpful: "Helpful", unhelpful: "Not helpful",
+      thanks: "Thanks for your feedback", comment: "What was wrong? (optional)",
+      commentSend: "Send"
     }
   }[cfg.lang];
 
@@ -242,6 +246,65 @@
     scrollDown();
   };
 
+  // Thumbs up or down under a bot answer; a thumbs-down asks for an optional comment.
+  function feedbackBar(msg, cid, messageId, rated) {
+    var bar = el("div", "feedback");
+    var up = el("button", "fb fb-up", "\uD83D\uDC4D"), down = el("button", "fb fb-down", "\uD83D\uDC4E");
+    var thanks = el("span", "fb-thanks");
+    var form = null;
+    [[up, STR.helpful], [down, STR.unhelpful]].forEach(function (b) {
+      b[0].type = "button";
+      b[0].setAttribute("aria-label", b[1]);
+      b[0].title = b[1];
+    });
+    function pressed(rating) {
+      up.setAttribute("aria-pressed", rating === "up" ? "true" : "false");
+      down.setAttribute("aria-pressed", rating === "down" ? "true" : "false");
+    }
+    async function rate(rating, comment) {
+      var url = "api/conversations/" + encodeURIComponent(cid) + "/messages/" + messageId + "/feedback";
+      try {
+        var res = await fetch(url, {
+          method: "POST", headers: headers({ "Content-Type": "application/json" }),
+          body: JSON.stringify({ rating: rating, comment: comment || null })
+        });
+        if (!res.ok) return false;
+      } catch (e) { return false; }
+      pressed(rating);
+      thanks.textContent = STR.thanks;
+      return true;
+    }
+    up.addEventListener("click", function () {
+      if (form) { form.remove(); form = null; }
+      rate("up");
+    });
+    down.addEventListener("click", async function () {
+      if (!(await rate("down")) || form) return;
+      form = el("form", "fb-comment");
+      var input = el("input");
+      input.type = "text";
+      input.maxLength = 1000;
+      input.placeholder = STR.comment;
+      input.setAttribute("aria-label", STR.comment);
+      var ok = el("button", "fb-send", STR.commentSend);
+      ok.type = "submit";
+      form.appendChild(input);
+      form.appendChild(ok);
+      form.addEventListener("submit", async function (e) {
+        e.preventDefault();
+        var text = input.value.trim();
+        if (text && (await rate("down", text)) && form) { form.remove(); form = null; }
+      });
+      bar.appendChild(form);
+      input.focus();
+    });
+    pressed(rated);
+    bar.appendChild(up);
+    bar.appendChild(down);
+    bar.appendChild(thanks);
+    msg.wrap.appendChild(bar);
+  }
+
   function showMessage(m) {
     var key = m.role === "user" && m.client_message_id ? "c:" + m.client_message_id : "m:" + m.id;
     if (rendered[key] || rendered["m:" + m.id]) return null;
@@ -252,6 +315,7 @@
     msg.text = m.content;
     msg.citations = m.citations || [];
     msg.render();
+    if (m.role === "assistant" && conversationId) feedbackBar(msg, conversationId, m.id, m.feedback);
     return msg;
   }
   function announceMessage(msg) { if (msg) announce(msg.label + ": " + msg.bubble.textContent); }
@@ -442,7 +506,10 @@
       if (outcome.error) { fail(reply, STR.error); return; }
       if (outcome.message_id) rendered["m:" + outcome.message_id] = true;
       if (!reply.text) reply.wrap.remove(); // a person holds the conversation: no bot reply
-      else announceMessage(reply);
+      else {
+        announceMessage(reply);
+        if (outcome.message_id) feedbackBar(reply, outcome.conversation_id, outcome.message_id, null);
+      }
       if (outcome.conversation_id && outcome.conversation_id !== conversationId) {
         setConversation(outcome.conversation_id);
       }

@@ -1,0 +1,1 @@
+"""Operators' analytics: outcomes over a time range, knowledge gaps, conversation search."""

@@ -1,0 +1,1 @@
+"""Answers to frequent general questions, reused instead of asking the LLM again."""
