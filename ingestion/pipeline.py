@@ -190,6 +190,7 @@ def _index(
         job.status, job.chunk_count, job.finished_at = JobStatus.SUCCEEDED, len(chunks), utcnow()
         leases.release(job)
 
+    ctx.index.versions.forget([doc_id])
     # After the switch: earlier versions are no longer shown, so remove them everywhere.
     for other in ctx.index.all_stores():
         other.delete_by_document(doc_id, except_version=version)

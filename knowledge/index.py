@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from pymilvus import MilvusClient
 
 from app.core.config import Settings
 from knowledge.embeddings import Embedder, embedder_for
 from knowledge.vectorstore import VectorStore
-from knowledge.vectorstore.milvus import MilvusVectorStore, connect
+from knowledge.vectorstore.milvus import LITE, MilvusVectorStore, connect, server_version
+from knowledge.vectorstore.schema import is_lite
+from knowledge.versions import LiveVersions
 
 
 def collection_name(prefix: str, model_name: str, dim: int) -> str:
@@ -30,6 +33,10 @@ class KnowledgeIndex:
         self._stores: dict[str, VectorStore] = {}
         self._client: MilvusClient | None = None
         self._lock = threading.Lock()
+        self.versions = LiveVersions()
+        self._lite_server = False
+        # A search's dense and keyword queries run side by side (app.retrieval.service).
+        self.search_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="kefu-search")
 
     @property
     def embedder(self) -> Embedder:
@@ -80,9 +87,25 @@ class KnowledgeIndex:
                 stores.append(self.store(model_name=model, dim=int(dim)))
         return stores
 
+    def drop_collections(self) -> list[str]:
+        """Drop every collection of ours (before a reindex into a new schema); their names."""
+        prefix = self._settings.milvus.collection_prefix + "_"
+        client = self._server()
+        dropped = [n for n in client.list_collections() if n.startswith(prefix)]
+        with self._lock:
+            for store in self._stores.values():
+                store.close()
+            self._stores.clear()
+        for name in dropped:
+            client.drop_collection(name)
+        return dropped
+
     def ping(self) -> str:
         """The server's version, or an exception if it cannot be reached."""
-        return str(self._server().get_server_version())
+        lite = self._lite_server or is_lite(self._settings.milvus_uri)
+        version = server_version(self._server(), lite=lite)
+        self._lite_server = version == LITE
+        return version
 
     def close(self) -> None:
         with self._lock:
@@ -92,3 +115,4 @@ class KnowledgeIndex:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+        self.search_pool.shutdown(wait=False, cancel_futures=True)

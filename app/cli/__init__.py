@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import chat, demo, evaluate, ingest, keys, server
+from app.cli import chat, demo, evaluate, ingest, keys, reindex, server
 
 cli = typer.Typer(
     name="kefu",
@@ -16,6 +16,7 @@ cli = typer.Typer(
 cli.add_typer(keys.app, name="keys")
 server.register(cli)
 ingest.register(cli)
+reindex.register(cli)
 demo.register(cli)
 evaluate.register(cli)
 chat.register(cli)

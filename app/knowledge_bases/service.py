@@ -189,6 +189,7 @@ def delete_document(*, db_session: Session, runtime: Runtime, doc: Document) -> 
     for store in runtime.index.all_stores():
         store.delete_by_document(doc.id)
     db_session.commit()
+    runtime.index.versions.forget([doc.id])
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, get_args
 
@@ -12,7 +14,6 @@ from app.core.errors import AppError
 from app.core.lang import detect_lang
 from app.retrieval.fusion import diversify, interleave
 from app.retrieval.rerank import RerankStage
-from knowledge import service as knowledge_service
 from knowledge.chunks import Hit, Language
 from knowledge.index import KnowledgeIndex
 from knowledge.models import KnowledgeBase
@@ -68,11 +69,12 @@ def search(
     params: SearchParams = SearchParams(),
     embedder: QueryEmbedder | None = None,
     reranker: RerankStage | None = None,
+    timings: MutableMapping[str, float] | None = None,
 ) -> list[Hit]:
     """The best chunks for ``query``, each language searched on its own terms.
 
     ``embedder`` embeds the query instead of the index's model (the same model behind a
-    cache, e.g. the router's).
+    cache, e.g. the router's). ``timings``, if given, receives each step's milliseconds.
 
     In the query's language, dense and BM25 candidates are fused by reciprocal rank. In any
     other language only the dense list counts: BM25 has no words to match there, and raw
@@ -86,37 +88,55 @@ def search(
     for kb in kbs:
         check_model(kb, index)
     store = index.store(model_name=kbs[0].embedding_model, dim=kbs[0].embedding_dim)
-    vector = (embedder or index.embedder).embed_queries([query])[0]
+    clock = _Clock(timings)
     query_lang = params.query_lang or detect_lang(query)
-    kb_ids = [kb.id for kb in kbs]
-    per_language: list[tuple[float, list[Hit]]] = []
-    for lang in _languages(query_lang, params.lang):
-        dense = store.dense_search(
-            kb_ids=kb_ids,
-            query_vector=vector,
-            top_k=params.candidates,
-            kind=params.kind,
-            lang=lang,
+    languages = _languages(query_lang, params.lang)
+    where: dict[str, Any] = {"kb_ids": [kb.id for kb in kbs], "top_k": params.candidates}
+    where["kind"] = params.kind
+    # The searches run side by side, BM25 while the query is embedded: on a busy machine
+    # their waits for a core would otherwise add up (docs/benchmarks.md).
+    pool = index.search_pool
+    keyword = (
+        pool.submit(
+            clock.run, "keyword", store.keyword_search, query_text=query, lang=query_lang, **where
         )
-        if lang == query_lang:
-            keyword = store.keyword_search(
-                kb_ids=kb_ids,
-                query_text=query,
-                top_k=params.candidates,
-                kind=params.kind,
-                lang=lang,
-            )
+        if query_lang in languages
+        else None
+    )
+    with clock("embed"):
+        vector = (embedder or index.embedder).embed_queries([query])[0]
+    dense = {
+        lang: pool.submit(
+            clock.run,
+            f"dense_{'same' if lang == query_lang else 'other'}",
+            store.dense_search,
+            query_vector=vector,
+            lang=lang,
+            **where,
+        )
+        for lang in languages
+    }
+    per_language: list[tuple[float, list[Hit]]] = []
+    for lang in languages:
+        if lang == query_lang and keyword is not None:
             fused = rrf_fuse(
-                dense, keyword, weights=params.weights, rrf_k=params.rrf_k, top_k=params.candidates
+                dense[lang].result(),
+                keyword.result(),
+                weights=params.weights,
+                rrf_k=params.rrf_k,
+                top_k=params.candidates,
             )
             per_language.append((1.0, fused))
         else:
-            per_language.append((params.cross_lingual_weight, dense))
+            per_language.append((params.cross_lingual_weight, dense[lang].result()))
     # Only each document's switched-to version is visible (see ingestion.pipeline).
-    live = knowledge_service.indexed_versions(
-        db_session=db_session,
-        document_ids=[h.chunk.document_id for _, hits in per_language for h in hits],
-    )
+    with clock("versions"):
+        live = index.versions.live(
+            db_session=db_session,
+            found=[
+                (h.chunk.document_id, h.chunk.version) for _, hits in per_language for h in hits
+            ],
+        )
     lists = [
         (
             weight,
@@ -129,7 +149,8 @@ def search(
     ]
     merged = [h for h in interleave(lists) if h.score >= params.score_floor]
     if reranker is not None:
-        return reranker.rerank(query, merged, top_k=params.top_k)
+        with clock("rerank"):
+            return reranker.rerank(query, merged, top_k=params.top_k)
     return merged[: params.top_k]
 
 
@@ -139,3 +160,24 @@ def _languages(query_lang: str, only: str | None) -> list[str]:
         return [only]
     others = [lang for lang in get_args(Language) if lang != query_lang]
     return [query_lang, *others]
+
+
+class _Clock:
+    """Adds each named step's wall time, in ms, to ``timings`` (nothing when it is None)."""
+
+    def __init__(self, timings: MutableMapping[str, float] | None) -> None:
+        self._timings = timings
+
+    def run(self, step: str, call: Callable[..., list[Hit]], **kwargs: Any) -> list[Hit]:
+        with self(step):
+            return call(**kwargs)
+
+    @contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self._timings is not None:
+                elapsed = (time.perf_counter() - started) * 1000
+                self._timings[step] = self._timings.get(step, 0.0) + elapsed

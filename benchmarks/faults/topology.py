@@ -272,10 +272,9 @@ class Topology:
             [
                 sys.executable,
                 "-m",
-                "milvus_lite.cmdline",
-                "server",
+                "knowledge.vectorstore.lite_server",
                 "--data-dir",
-                str(self.work / "milvus"),
+                str(self.work / "milvus.db"),
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -1,14 +1,13 @@
 """How chunk text is cut into keyword terms for BM25, shared by Milvus and the in-memory store.
 
-Milvus runs the analyzer server-side from ``ANALYZER_PARAMS``; ``tokenize`` reproduces what
-Milvus Lite 3.2.2 does with them (jieba search mode, lowercased, stop words dropped) for the
-in-memory store and for tests.
+Milvus runs the analyzer server-side from ``ANALYZER_PARAMS``; ``tokenize`` reproduces it
+(jieba, lowercased, stop words dropped) for the in-memory store.
 
 jieba segments Chinese into words and keeps ASCII runs (``5g``, ``iphone15``, ``wifi``) whole,
 so it is also the right tokenizer for English and mixed text; the ``standard`` tokenizer would
-index a whole Chinese clause as one term. jieba keeps punctuation as tokens: full Milvus drops
-them with ``removepunct``, Milvus Lite (which ignores that filter and lowercases by itself)
-with the stop list below.
+index a whole Chinese clause as one term. jieba keeps punctuation as tokens; the stop list
+below drops them, because Milvus Lite 2.5 has no ``removepunct`` filter (it refuses to build
+the analyzer) and Milvus must analyze the same way.
 """
 
 from __future__ import annotations
@@ -42,13 +41,15 @@ _EN_STOP = {
     "who", "why", "can", "could", "would", "should", "will", "with", "from", "by", "as",
     "about", "please", "hi", "hello",
 }  # fmt: skip
-STOP_WORDS: frozenset[str] = frozenset(_PUNCTUATION | _ZH_STOP | _EN_STOP)
+# jieba also keeps runs of whitespace as tokens; Milvus Lite 2.5 would match every English
+# text on the space between two query words.
+_SPACE = {" ", "  ", "   ", "\t", "\n", "\r\n", "\u3000", "\xa0"}
+STOP_WORDS: frozenset[str] = frozenset(_PUNCTUATION | _ZH_STOP | _EN_STOP | _SPACE)
 
 ANALYZER_PARAMS: dict[str, Any] = {
     "tokenizer": "jieba",
     "filter": [
         "lowercase",
-        "removepunct",
         {"type": "stop", "stop_words": sorted(STOP_WORDS)},
     ],
 }

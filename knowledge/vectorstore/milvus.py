@@ -1,14 +1,16 @@
 """Milvus: Milvus Lite for a ``.db`` path, standalone or cluster for an ``http(s)://`` URI.
 
-One collection holds the chunks of every knowledge base embedded with one model: ``kb_id``
-is the partition key, so a search for one knowledge base only reads its partitions.
+One collection holds the chunks of every knowledge base embedded with one model, filtered by
+``kb_id`` (``knowledge.vectorstore.schema`` says why it is not a partition key).
 
-Milvus Lite 3.2.2 facts this module relies on (measured, and covered by the tests):
-a ``.db`` path is a data directory one process owns (others connect through
-``milvus-lite server``); BM25 distances come back negated, full Milvus returns them
-positive; writes are searchable without ``flush``, but unflushed rows are searched by brute
-force (about 10x slower at a few thousand chunks), so flush after each bulk load; it measures
-VARCHAR lengths in characters where Milvus measures UTF-8 bytes, so limits here are in bytes.
+Milvus Lite 2.5 facts this module relies on (measured, and covered by the tests): a ``.db``
+path is a file one process owns (others connect through ``python -m
+knowledge.vectorstore.lite_server``); it does not implement GetVersion, which is how a Lite
+server on a URI is told from Milvus; writes are searchable without ``flush``, but flush after
+each bulk load so rows move to indexed segments; it measures VARCHAR lengths in characters
+where Milvus measures UTF-8 bytes, so limits here are in bytes. Milvus Lite 3.x (a
+pure-Python engine, its searches 10-20x slower at 100k chunks) kept its data in a directory
+of the same name: such a directory is refused with a pointer to ``kefu reindex``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
-from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
+from pymilvus import MilvusClient, MilvusException
 from pymilvus.client.utils import SciPyHelper
 
 from knowledge.chunks import Chunk, Hit
-from knowledge.vectorstore.analysis import ANALYZER_PARAMS
 from knowledge.vectorstore.base import SearchFilter, Vectors, VectorStore
+from knowledge.vectorstore.schema import (
+    MAX_LENGTHS,
+    OUTPUT_FIELDS,
+    chunk_schema,
+    dense_search_params,
+    index_params,
+    is_lite,
+    schema_problem,
+)
 
 # pymilvus checks search data for scipy sparse matrices by executing scipy.sparse on first
 # use, unguarded: the first concurrent searches of a new process (a restarted API worker)
@@ -35,22 +46,7 @@ SciPyHelper.is_spmatrix(None)
 log = logging.getLogger(__name__)
 
 HEADING_SEPARATOR = " > "
-# Milvus limits VARCHAR to 65,535 bytes; Chinese takes 3 bytes a character in UTF-8.
-MAX_LENGTHS = {
-    "chunk_id": 64,
-    "kind": 16,
-    "lang": 16,
-    "source": 2048,
-    "heading_path": 4096,
-    "question": 8192,
-    "text": 65535,
-    "content": 65535,
-}
-OUTPUT_FIELDS = [
-    "chunk_id", "kb_id", "document_id", "version", "ordinal", "kind", "lang",
-    "source", "text", "content", "heading_path", "question", "page",
-]  # fmt: skip
-HNSW_BUILD = {"M": 16, "efConstruction": 200}
+LITE = "milvus-lite"
 UPSERT_BATCH = 256
 MAX_QUERY_ROWS = 16384  # Milvus's cap on one query's offset + limit
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -75,13 +71,17 @@ class MilvusVectorStore(VectorStore):
         self.dim = dim
         self.consistency_level = consistency_level
         self._client: MilvusClient | None = connect(uri, token=token)
+        # The index Milvus Lite can build, also when it is shared over a URI.
+        self._engine_uri = uri if is_lite(uri) else f"{LITE}.db"
+        if not is_lite(uri) and server_version(self.client, lite=False) != LITE:
+            self._engine_uri = uri
 
     @staticmethod
     def ping(uri: str, *, token: str | None = None) -> str:
         """The server's version, or an exception if it cannot be reached."""
         client = connect(uri, token=token)
         try:
-            return str(client.get_server_version())
+            return server_version(client, lite=is_lite(uri))
         finally:
             client.close()
 
@@ -96,7 +96,7 @@ class MilvusVectorStore(VectorStore):
             try:
                 self.client.create_collection(
                     self.collection,
-                    schema=self._schema(),
+                    schema=chunk_schema(self.dim),
                     consistency_level=self.consistency_level,
                 )
                 log.info("created Milvus collection %s (%sd)", self.collection, self.dim)
@@ -104,11 +104,18 @@ class MilvusVectorStore(VectorStore):
                 # Another worker may have created it between our check and our create.
                 if not self.client.has_collection(self.collection):
                     raise
-        self._check_dim()
+        problem = schema_problem(self.client.describe_collection(self.collection), self.dim)
+        if problem:
+            raise ValueError(
+                f"collection {self.collection!r} cannot be used: {problem}. Drop it and "
+                "rebuild it from the stored documents with `kefu reindex --drop`"
+            )
         # Also after a crash between creating the collection and its indexes. Another worker
         # may make one between our list and our create ("already exists"): list again.
         for attempt in range(3):
-            missing = self._index_params(skip=set(self.client.list_indexes(self.collection)))
+            missing = index_params(
+                self._engine_uri, skip=set(self.client.list_indexes(self.collection))
+            )
             if not len(missing):
                 break
             try:
@@ -184,8 +191,7 @@ class MilvusVectorStore(VectorStore):
             filter=filter_expression(where),
             limit=top_k,
             output_fields=OUTPUT_FIELDS,
-            # HNSW needs ef >= limit; 64 keeps recall high for small limits.
-            search_params={"metric_type": "COSINE", "params": {"ef": max(64, top_k)}},
+            search_params=dense_search_params(self._engine_uri, top_k),
             consistency_level=self.consistency_level,
         )
         return [
@@ -216,7 +222,7 @@ class MilvusVectorStore(VectorStore):
             search_params={"metric_type": "BM25"},
             consistency_level=self.consistency_level,
         )
-        # Milvus Lite returns BM25 scores negated (as distances); Milvus returns them positive.
+        # Milvus Lite 3.x returned BM25 scores negated; Lite 2.5 and Milvus return them positive.
         hits = [
             Hit(chunk, score, keyword_score=score)
             for chunk, score in (
@@ -258,69 +264,43 @@ class MilvusVectorStore(VectorStore):
             self._client.close()
             self._client = None
 
-    def _check_dim(self) -> None:
-        fields = self.client.describe_collection(self.collection)["fields"]
-        dims = [int(f["params"]["dim"]) for f in fields if f["name"] == "dense"]
-        if dims != [self.dim]:
-            raise ValueError(
-                f"collection {self.collection!r} holds {dims or 'no'}-dimensional vectors, "
-                f"this store was opened for {self.dim}"
-            )
-
-    def _schema(self) -> Any:
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=64)
-        schema.add_field("kb_id", DataType.INT64, is_partition_key=True)
-        for name in ("document_id", "version", "ordinal", "page"):
-            schema.add_field(name, DataType.INT64)
-        for name in ("kind", "lang", "source", "content", "heading_path", "question"):
-            schema.add_field(name, DataType.VARCHAR, max_length=MAX_LENGTHS[name])
-        schema.add_field(
-            "text",
-            DataType.VARCHAR,
-            max_length=MAX_LENGTHS["text"],
-            enable_analyzer=True,
-            analyzer_params=ANALYZER_PARAMS,
-        )
-        schema.add_field("dense", DataType.FLOAT_VECTOR, dim=self.dim)
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(
-            Function(
-                name="text_bm25",
-                function_type=FunctionType.BM25,
-                input_field_names=["text"],
-                output_field_names=["sparse"],
-            )
-        )
-        return schema
-
-    def _index_params(self, *, skip: set[str]) -> Any:
-        params = MilvusClient.prepare_index_params()
-        wanted: list[dict[str, Any]] = [
-            {"field_name": "dense", "index_type": "HNSW", "metric_type": "COSINE",
-             "params": HNSW_BUILD},
-            {"field_name": "sparse", "index_type": "SPARSE_INVERTED_INDEX",
-             "metric_type": "BM25"},
-            {"field_name": "document_id", "index_type": "INVERTED"},
-        ]  # fmt: skip
-        for index in wanted:
-            if index["field_name"] not in skip:
-                params.add_index(**index)
-        return params
-
 
 def connect(uri: str, *, token: str | None = None) -> MilvusClient:
-    if uri.endswith(".db"):
-        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    if is_lite(uri):
+        path = Path(uri)
+        if path.is_dir():
+            raise RuntimeError(
+                f"{uri} is a Milvus Lite 3.x data directory; this kefu uses Milvus Lite 2.5, "
+                f"which keeps a file there. Move the directory aside (mv {uri} {uri}.old) and "
+                "rebuild the vectors from the stored documents with `kefu reindex`"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             return MilvusClient(uri=uri)
         except MilvusException as exc:
             raise RuntimeError(
                 f"cannot open the Milvus Lite file {uri}: another process probably owns it. "
-                f"Share it by running `milvus-lite server --data-dir {uri} --host 127.0.0.1 "
-                "--port 19530` and setting the Milvus URI to http://127.0.0.1:19530"
+                "Share it by running `python -m knowledge.vectorstore.lite_server --data-dir "
+                f"{uri} --host 127.0.0.1 --port 19530` and setting the Milvus URI to "
+                "http://127.0.0.1:19530"
             ) from exc
     return MilvusClient(uri=uri, token=token or "")
+
+
+def server_version(client: MilvusClient, *, lite: bool) -> str:
+    """Milvus's version; ``milvus-lite`` for Milvus Lite, which does not implement GetVersion.
+
+    ``lite``: the caller knows it is Milvus Lite (a ``.db`` path, or an earlier answer)."""
+    if lite:
+        # Asking would only make pymilvus log the UNIMPLEMENTED error (on every health check).
+        client.list_collections()
+        return LITE
+    try:
+        return str(client.get_server_version())
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+            raise
+        return LITE
 
 
 def filter_expression(where: SearchFilter) -> str:

@@ -160,3 +160,30 @@ def test_ingest_reports_a_failed_file(tmp_path: Path) -> None:
     out = _run(["ingest", str(bad), "--kb", "shop"], tmp_path / "data")
     assert out.returncode == 1
     assert "failed" in out.stderr
+
+
+def test_reindex_drop_rebuilds_the_vectors_from_the_stored_originals(tmp_path: Path) -> None:
+    kb_dir = tmp_path / "kb"
+    kb_dir.mkdir()
+    (kb_dir / "returns.md").write_text("# Returns\n\nUnopened items can be returned in 7 days.\n")
+    data = tmp_path / "data"
+    assert _run(["ingest", str(kb_dir), "--kb", "shop"], data).returncode == 0
+
+    out = _run(["reindex", "--drop"], data)
+    assert out.returncode == 0, out.stderr
+    assert "dropped collection kefu_chunks_" in out.stderr
+    assert "shop: 1 document(s) queued" in out.stderr
+    with sqlite3.connect(data / "kefu.db") as db:
+        rows = db.execute("select version, indexed_version, status from documents").fetchall()
+    assert rows == [(2, 2, "ready")]
+    answer = _run(["chat", "-m", "can I return unopened items?", "--json"], data)
+    assert answer.returncode == 0, answer.stderr
+    assert "returns.md" in answer.stdout
+
+
+def test_milvus_lite_3_data_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "milvus.db" / "collections").mkdir(parents=True)
+    out = _run(["reindex"], data)
+    assert out.returncode != 0
+    assert "Milvus Lite 3.x data directory" in out.stderr and "kefu reindex" in out.stderr

