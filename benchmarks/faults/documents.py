@@ -8,7 +8,7 @@ import time
 import httpx
 
 from benchmarks.faults.run import Run
-from benchmarks.faults.topology import ROOT
+from benchmarks.faults.procs import ROOT
 
 # -- documents -------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import httpx
 
 from benchmarks.faults.documents import doc_status, document, upload
 from benchmarks.faults.run import Run, log
-from benchmarks.faults.topology import wait_until
+from benchmarks.faults.procs import wait_until
 
 FAULTS = (
     "kill_api_worker",

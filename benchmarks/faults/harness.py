@@ -26,15 +26,12 @@ import httpx
 
 from app.channels.tencent.crypto import MsgCrypt
 from benchmarks.faults.documents import doc_status
-from benchmarks.faults.drivers import (
-    TencentStub,
-    reconcile_wechat,
-)
 from benchmarks.faults.faults import FAULTS
 from benchmarks.faults.load import ORIGIN, QUESTIONS, load
 from benchmarks.faults.report import plot, summarise
 from benchmarks.faults.run import Run, log
 from benchmarks.faults.topology import Topology
+from benchmarks.faults.wechat import TencentStub, reconcile_wechat
 
 
 def setup(run: Run, stub: TencentStub) -> MsgCrypt:

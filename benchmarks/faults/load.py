@@ -14,9 +14,10 @@ import httpx
 
 from app.channels.tencent.crypto import MsgCrypt
 from benchmarks.faults.documents import uploader
-from benchmarks.faults.drivers import Msg, TencentStub, v1_turn, wechat_turn, widget_turn
+from benchmarks.faults.drivers import Msg, v1_turn, widget_turn
 from benchmarks.faults.faults import fault_schedule
 from benchmarks.faults.run import Run
+from benchmarks.faults.wechat import TencentStub, wechat_turn
 
 QUESTIONS = [
     "你好",
