@@ -7,8 +7,8 @@ import time
 
 import httpx
 
-from benchmarks.faults.run import Run
 from benchmarks.faults.procs import ROOT
+from benchmarks.faults.run import Run
 
 # -- documents -------------------------------------------------------------------------
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 
 from benchmarks.faults.documents import doc_status, document, upload
-from benchmarks.faults.run import Run, log
 from benchmarks.faults.procs import wait_until
+from benchmarks.faults.run import Run, log
 
 FAULTS = (
     "kill_api_worker",
