@@ -21,7 +21,7 @@ from app.channels.tencent.state import TencentChannels
 from app.conversation.schemas import TurnOutcome, TurnRequest
 from app.conversation.turns import run_turn
 from app.core.cache import InProcessCache, RedisCache
-from app.core.config import ChannelSettings, LLMSettings, Settings
+from app.core.config import AnswerCacheSettings, ChannelSettings, LLMSettings, Settings
 from app.core.db import make_engine
 from app.main import create_app
 from app.runtime import Runtime
@@ -75,6 +75,9 @@ def build_bot(
         secret_key="test-secret-0123456789abcdef",  # type: ignore[arg-type]
         channels=channel_settings(tencent),
         llm=llm or LLMSettings(_env_file=None),  # type: ignore[call-arg]
+        # One bot serves a module whose tests ask the same questions again: a reused answer
+        # would skip the slow LLM these tests time (tests/agent covers the answer cache).
+        answer_cache=AnswerCacheSettings(_env_file=None, enabled=False),  # type: ignore[call-arg]
     )
     shutil.copy(template, tmp / "kefu.db")
     engine = make_engine(f"sqlite:///{tmp / 'kefu.db'}")

