@@ -202,6 +202,8 @@ async def _answer(
                 else []
             )
             for event in reused:
+                if isinstance(event, TextDelta):
+                    shown += event.text
                 yield event
             if not reused:
                 async for event in answer_llm(runtime, prep, text, ans, turn_started=started):
