@@ -59,6 +59,11 @@ def scope_key(**parts: object) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
 
 
+def question_id(question: str) -> str:
+    """One entry per question however it is cased or spaced."""
+    return hashlib.sha1(" ".join(question.lower().split()).encode()).hexdigest()[:16]
+
+
 def _encode(vector: Vector) -> str:
     return base64.b64encode(np.asarray(vector, dtype=np.float16).tobytes()).decode("ascii")
 
@@ -117,7 +122,7 @@ class AnswerCache:
         prompt_version: str,
     ) -> bool:
         """Keep an answer; False when the question was cached already or the scope is full."""
-        entry_id = hashlib.sha1(" ".join(question.lower().split()).encode()).hexdigest()[:16]
+        entry_id = question_id(question)
         entry = {
             "question": question,
             "text": text,

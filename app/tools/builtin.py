@@ -12,6 +12,7 @@ words for the model.
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
@@ -119,9 +120,9 @@ class KefuTool(BaseTool):
     ) -> Result:
         return await self.answer(args, Caller(customer_id, conversation_id))
 
+    @abstractmethod
     async def answer(self, args: dict[str, Any], caller: Caller) -> Result:
         """The result for the model's (validated) ``args``."""
-        raise NotImplementedError
 
 
 class GetBill(KefuTool):

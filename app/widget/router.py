@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from app.auth import service as auth_service
 from app.auth.dependencies import bearer_secret
 from app.auth.models import ApiKey, Role
+from app.conversation.models import Conversation
 from app.conversation.schemas import TurnRequest
 from app.core.db import session_scope
 from app.core.errors import AppError, NotFound, Unprocessable
@@ -225,16 +226,16 @@ async def post_message(
     )
 
 
-@router.get("/widget/api/conversations/{conversation_id}/messages", response_model=WidgetHistory)
-def conversation_messages(
+def visible_conversation(
     conversation_id: str,
     key: WidgetKey,
     visitor: VisitorDep,
     db_session: SessionDep,
     settings: SettingsDep,
     x_kefu_identity: IdentityHeader = None,
-) -> WidgetHistory:
-    conv = service.visible_conversation(
+) -> Conversation:
+    """The conversation in the path, if this visitor (or signed-in customer) may see it."""
+    return service.visible_conversation(
         db_session=db_session,
         settings=settings,
         key=key,
@@ -242,6 +243,13 @@ def conversation_messages(
         token=x_kefu_identity,
         visitor=visitor,
     )
+
+
+VisibleConversation = Annotated[Conversation, Depends(visible_conversation)]
+
+
+@router.get("/widget/api/conversations/{conversation_id}/messages", response_model=WidgetHistory)
+def conversation_messages(conv: VisibleConversation, db_session: SessionDep) -> WidgetHistory:
     return service.history(db_session=db_session, conversation=conv)
 
 
@@ -251,23 +259,8 @@ def conversation_messages(
     summary="Rate one of the bot's answers (thumbs up or down, optional comment)",
 )
 def message_feedback(
-    conversation_id: str,
-    message_id: int,
-    body: FeedbackIn,
-    key: WidgetKey,
-    visitor: VisitorDep,
-    db_session: SessionDep,
-    settings: SettingsDep,
-    x_kefu_identity: IdentityHeader = None,
+    message_id: int, body: FeedbackIn, conv: VisibleConversation, db_session: SessionDep
 ) -> FeedbackOut:
-    conv = service.visible_conversation(
-        db_session=db_session,
-        settings=settings,
-        key=key,
-        conversation_id=conversation_id,
-        token=x_kefu_identity,
-        visitor=visitor,
-    )
     return feedback_service.rate(
         db_session=db_session,
         message_id=message_id,

@@ -3,14 +3,13 @@ question's vector, sharing between processes, expiry and bounds."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from app.answer_cache.service import AnswerCache, scope_key
+from app.answer_cache.service import AnswerCache, question_id, scope_key
 from app.core.cache import Cache, InProcessCache, RedisCache
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -98,13 +97,9 @@ def test_an_expired_log_starts_the_index_again() -> None:
     _store(answers, scope, "second", unit(0, 1))
     # Both the entries and the log expire (a Redis restart without persistence, a TTL).
     cache.delete(f"answer-log:{scope}")
-    cache.delete(f"answer:{scope}:" + _entry_id("first"))
-    cache.delete(f"answer:{scope}:" + _entry_id("second"))
+    cache.delete(f"answer:{scope}:" + question_id("first"))
+    cache.delete(f"answer:{scope}:" + question_id("second"))
     assert answers.lookup(scope, unit(1, 0)) is None
     _store(answers, scope, "third", unit(0.6, 0.8))
     found = answers.lookup(scope, unit(0.6, 0.8))
     assert found is not None and found.question == "third"
-
-
-def _entry_id(question: str) -> str:
-    return hashlib.sha1(" ".join(question.lower().split()).encode()).hexdigest()[:16]
