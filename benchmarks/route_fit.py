@@ -2,7 +2,7 @@
 
     python benchmarks/route_fit.py [--threshold 0.5] [--check SET_DIR ...]
 
-Fitted on our own small sets in five domains (tests/routing/data), never on the eval sets:
+Fitted on our own small sets in eleven domains (tests/routing/data), never on the eval sets:
 those are for checking (``--check``; default both dev sets beside the clone), scored with
 nothing fitted on them. Prints the weights to paste into routing.yaml, a leave-one-domain-out
 table over the training domains, and the held-out sets' faq/llm accuracy and harmful count

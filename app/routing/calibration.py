@@ -76,12 +76,22 @@ def calibrate(
     min_samples: int,
     cross_lingual_offset: float,
 ) -> Calibration:
-    """Leave-one-out over the FAQ variants; see the module docstring."""
+    """Leave-one-out over the FAQ variants; see the module docstring.
+
+    The negative is the score a message reaches against the best of the pairs it does not
+    match, and a best-of-N depends on N: with 37 Chinese pairs and 6 English ones, the best
+    English non-match of a Chinese question is low only because there are few English pairs
+    to be best among, and every English pair would then look like a strong match for Chinese
+    messages. So the negative of every pair of languages is read off single non-matching
+    pairs, at the quantile where the best of as many pairs as the whole FAQ has would fall,
+    whatever language they are written in.
+    """
     lang_array = np.asarray(langs)
     sims = vectors @ vectors.T
+    pair_count = int(owners.max()) + 1 if len(owners) else 0
+    quantile = 0.5 ** (1 / max(1, pair_count - 1))  # median of the best of N - 1 others
     positives: dict[str, list[float]] = {}
-    negatives: dict[LangPair, list[float]] = {}
-    everything: list[float] = []
+    singles: dict[LangPair, list[float]] = {}
     for row in range(len(owners)):
         own = owners == owners[row]
         lang = langs[row]
@@ -92,41 +102,53 @@ def calibrate(
         for variant_lang in set(langs):
             others = ~own & (lang_array == variant_lang)
             if others.any():
-                best = float(sims[row][others].max())
-                negatives.setdefault((lang, variant_lang), []).append(best)
-                if variant_lang == lang:
-                    everything.append(best)
+                # Each other pair once, by its closest variant in that language.
+                best = np.full(pair_count, -np.inf, dtype=np.float32)
+                np.maximum.at(best, owners[others], sims[row][others])
+                singles.setdefault((lang, variant_lang), []).extend(
+                    best[np.isfinite(best)].tolist()
+                )
+    everything = [v for (a, b), values in singles.items() if a == b for v in values]
     all_positives = [v for values in positives.values() for v in values]
-    pooled = _scale(everything, all_positives, prior_gap=prior_gap, min_gap=min_gap)
+    pooled = _scale(everything, all_positives, quantile, prior_gap=prior_gap, min_gap=min_gap)
     scales: dict[LangPair, Scale] = {}
-    for (message_lang, variant_lang), values in negatives.items():
-        if len(values) < min_samples:
-            continue
-        if message_lang == variant_lang:
+    for (message_lang, variant_lang), values in singles.items():
+        if message_lang == variant_lang and len(values) >= min_samples:
             scales[(message_lang, variant_lang)] = _scale(
                 values,
                 positives.get(message_lang, []),
+                quantile,
                 prior_gap=pooled.gap,
                 min_gap=min_gap,
             )
-    for (message_lang, variant_lang), values in negatives.items():
+    for (message_lang, variant_lang), values in singles.items():
         if message_lang == variant_lang or len(values) < min_samples:
             continue
+        own_values = singles.get((message_lang, message_lang), everything)
+        own = scales.get((message_lang, message_lang), pooled)
         # Paraphrases are written in one language, so no positive is ever measured across
-        # languages; the gap of the message's own language stands in for it.
-        gap = scales.get((message_lang, message_lang), pooled).gap
-        negative = float(np.median(values))
-        scales[(message_lang, variant_lang)] = Scale(negative, negative + gap, len(values))
+        # languages; the gap of the message's own language stands in for it, stretched to the
+        # spread of the cross-lingual scores (a small model compresses those further).
+        ratio = float(np.std(values)) / max(float(np.std(own_values)), 1e-6)
+        negative = float(np.quantile(values, quantile))
+        scales[(message_lang, variant_lang)] = Scale(
+            negative, negative + max(own.gap * ratio, min_gap), len(values)
+        )
     return Calibration(pooled=pooled, scales=scales, cross_lingual_offset=cross_lingual_offset)
 
 
 def _scale(
-    negatives: list[float], positives: list[float], *, prior_gap: float, min_gap: float
+    negatives: list[float],
+    positives: list[float],
+    quantile: float,
+    *,
+    prior_gap: float,
+    min_gap: float,
 ) -> Scale:
-    # Medians, not means: a few near-duplicate pairs in an FAQ would drag a mean upwards.
     if not negatives:
         return Scale(negative=0.88, positive=0.88 + prior_gap, samples=0)
-    negative = float(np.median(negatives))
+    negative = float(np.quantile(negatives, quantile))
+    # Medians, not means: a few near-duplicate pairs in an FAQ would drag a mean upwards.
     # An FAQ without paraphrases shows no positives; assume the gap seen on typical FAQs.
     positive = float(np.median(positives)) if len(positives) >= 3 else negative + prior_gap
     return Scale(negative, max(positive, negative + min_gap), len(negatives))

@@ -31,6 +31,23 @@ _STRIP_ORDER = (
     "smalltalk.ack",
 )
 _PUNCTUATION = re.compile(r"[\W_]+", re.UNICODE)
+# Clause breaks: punctuation, and a space next to a Chinese character (Chinese users type a
+# space where a comma belongs; between English words a space is just a space).
+_CLAUSE_BREAK = re.compile(
+    r"[，,。.!！?？;；~～…\n]+|(?<=[\u4e00-\u9fff])\s+|\s+(?=[\u4e00-\u9fff])"
+)
+
+
+def split_clauses(message: str) -> list[str]:
+    """The message's clauses, without emoji and empty pieces."""
+    pieces = _CLAUSE_BREAK.split(textlib.strip_symbols(message) or message)
+    return [p.strip() for p in pieces if _PUNCTUATION.sub("", p)]
+
+
+def smalltalk_priority(names: Iterable[str]) -> str:
+    """Of several smalltalk intents in one message, the one the reply should answer."""
+    found = list(names)
+    return next((n for n in _SMALLTALK_PRIORITY if n in found), found[0])
 
 
 @dataclass(frozen=True)
@@ -126,7 +143,7 @@ class IntentDetector:
             rest = self._zh_fillers.sub("", rest)
         if _PUNCTUATION.sub("", rest):
             return None
-        return next((n for n in _SMALLTALK_PRIORITY if n in found), found[0])
+        return smalltalk_priority(found)
 
     def without_opening(self, message: str) -> str:
         """The message without a leading greeting or thanks ("您好，请问…" → "…").

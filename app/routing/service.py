@@ -15,7 +15,7 @@ from pathlib import Path
 
 from app.routing import text as textlib
 from app.routing.faq_index import FaqIndex, FaqMatch
-from app.routing.intents import IntentDetector, Nearest
+from app.routing.intents import IntentDetector, Nearest, smalltalk_priority, split_clauses
 from app.routing.rules import RoutingRules, Templates, load_rules, load_templates
 from app.routing.schemas import FaqEntry, QueryEmbedder, Route, RouteDecision, Vectors
 from app.routing.vector_cache import VectorCache
@@ -113,7 +113,10 @@ class Router:
         if not message or textlib.is_emoji_only(message):
             return self._template("smalltalk", "smalltalk.emoji", 0.95, lang)
 
-        identity = self._detector.matching_pattern(message, (IDENTITY,))
+        # An emoji after an identity question must not hide the question from the anchored patterns.
+        identity = self._detector.matching_pattern(
+            textlib.strip_symbols(message) or message, (IDENTITY,)
+        )
         explicit = self._detector.matching_pattern(message, self._handoff_patterns)
         if explicit and not identity:
             return self._template("handoff", explicit, 0.95, lang)
@@ -183,10 +186,36 @@ class Router:
         # daytime prices is a follow-up, however close "晚上" is to "晚上好".
         limit = int(self.rules.params["intents"]["smalltalk_max_length"])
         if textlib.visible_length(message) > limit:
-            return None
+            return self._smalltalk_clauses(message, limit)
         if history and self._detector.pattern_hits(message, FOLLOWUP):
             return None
         return self._semantic_intent(nearest, "smalltalk.")
+
+    def _smalltalk_clauses(self, message: str, limit: int) -> tuple[str, float] | None:
+        """A message made only of smalltalk clauses ("你是机器人吧 回得挺快", "you guys are
+        great, see you next time") is smalltalk; one clause with content is not."""
+        clauses = split_clauses(message)
+        if not 2 <= len(clauses) <= 4 or any(textlib.visible_length(c) > limit for c in clauses):
+            return None
+        found: list[tuple[str, float]] = []
+        for clause in clauses:
+            single = self._detector.matching_pattern(clause, (IDENTITY,))
+            if single:
+                found.append((single, 0.95))
+                continue
+            phrases = self._detector.smalltalk_only(clause)
+            if phrases:
+                found.append((phrases, 0.9))
+                continue
+            vector = self._vectors.embed([self._core(clause)])[0]
+            semantic = self._semantic_intent(self._detector.nearest(vector), "smalltalk.")
+            if semantic is None:
+                return None
+            found.append(semantic)
+        # The reply answers the identity question first, when one of the clauses asks it.
+        names = [name for name, _ in found]
+        name = IDENTITY if IDENTITY in names else smalltalk_priority(names)
+        return name, min(confidence for _, confidence in found)
 
     def _repeatedly_dissatisfied(
         self, message: str, nearest: Nearest, history: Sequence[tuple[str, str]]
@@ -259,11 +288,7 @@ class Router:
             }
             # A question about the customer's own records never gets a canned answer, however
             # close an FAQ looks: its answer is not the same for every customer.
-            if (
-                not account
-                and probability >= self.rules.faq_model.threshold
-                and self._clears_floor(match)
-            ):
+            if not account and probability >= self.rules.faq_model.threshold:
                 return RouteDecision(
                     "faq",
                     "faq",
@@ -292,16 +317,6 @@ class Router:
             lang=lang,
             signals=signals,
         )
-
-    def _clears_floor(self, match: FaqMatch) -> bool:
-        """Below the score of a typical non-matching question on this knowledge base, a
-        verbatim answer would be a guess, whatever the other features say. Across languages
-        the evidence is weaker (no word overlap to check, a borrowed scale), so the floor is
-        higher there."""
-        params = self.rules.params["faq"]
-        if match.features.coverage is None:
-            return match.features.calibrated >= float(params["min_calibrated_cross_lingual"])
-        return match.features.calibrated >= float(params["min_calibrated"])
 
     def _faq_probability(
         self, match: FaqMatch, history: Sequence[tuple[str, str]], *, agent_cue: bool

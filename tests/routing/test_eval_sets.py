@@ -1,4 +1,4 @@
-"""Route accuracy on our own small sets in five domains: a guard against regressions.
+"""Route accuracy on our own small sets in other domains: a guard against regressions.
 
 The FAQ model is fitted on these sets (prompts/routing.yaml), so they are not held-out
 numbers; the eval sets in shared/eval are scored with `kefu eval`, never asserted here.

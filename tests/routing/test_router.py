@@ -147,7 +147,7 @@ def test_faq_answers_verbatim_and_cites_the_pair(
     [
         "能帮我推荐几本适合五岁孩子的绘本吗",
         "Which author won the most awards this year?",
-        "你们书店有卖文具和笔记本吗",
+        "书店附近有停车的地方吗",
     ],
 )
 def test_a_question_the_faq_does_not_answer_goes_to_the_agent(router: Router, message: str) -> None:
