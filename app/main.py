@@ -14,7 +14,9 @@ from starlette.types import Scope
 
 from app import __version__
 from app.analytics.router import router as analytics_router
-from app.auth.gate import AuthGate, is_upload
+from app.attachments import service as attachment_service
+from app.attachments.router import router as attachments_router
+from app.auth.gate import AuthGate, carries_images, is_upload
 from app.auth.router import router as auth_router
 from app.auth.router import whoami_router
 from app.channels.tencent.router import router as tencent_router
@@ -37,6 +39,7 @@ from app.observability.router import router as metrics_router
 from app.openai_compat.router import router as openai_router
 from app.retrieval.router import router as retrieval_router
 from app.runtime import Runtime
+from app.widget.images import router as widget_images_router
 from app.widget.router import router as widget_router
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,9 @@ def create_app(
         if owned:
             # Jobs a crash or a stop left behind: queued, or running under a dead lease.
             await run_in_threadpool(app.state.runtime.ingestion.recover)
+            # Images past their retention, and widget uploads never sent.
+            rt = app.state.runtime
+            await run_in_threadpool(attachment_service.sweep_all, rt.session_factory, rt.settings)
         app.state.warmup = Warmup()
         task = None
         if owned if warm is None else warm:
@@ -97,18 +103,25 @@ def create_app(
     app.include_router(retrieval_router)
     app.include_router(openai_router)
     app.include_router(handoff_router)
+    app.include_router(attachments_router)
     app.include_router(analytics_router)
     app.include_router(widget_router)
+    app.include_router(widget_images_router)
     app.include_router(dify_router)
     app.include_router(tencent_router)
 
     upload_limit = settings.ingestion.max_upload_bytes * 4  # several files per request
     json_limit = settings.limits.max_body_bytes
+    # Images as base64 data URLs (/v1) or one multipart upload (the widget): a third larger.
+    vision = settings.vision
+    image_limit = json_limit + vision.max_image_bytes * vision.max_images_per_turn * 4 // 3
 
     def limit_for(scope: Scope) -> int:
         # By route, never by Content-Type: a caller chooses its Content-Type. The gate has
         # already refused the upload route to anyone but an admin.
-        return upload_limit if is_upload(scope) else json_limit
+        if is_upload(scope):
+            return upload_limit
+        return image_limit if carries_images(scope) else json_limit
 
     app.add_middleware(BodySizeLimitMiddleware, limit_for=limit_for)
     app.add_middleware(AuthGate)

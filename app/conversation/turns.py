@@ -15,7 +15,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from app.agent import prompts as agent_prompts
-from app.conversation import retries, reuse, telemetry
+from app.conversation import images, retries, reuse, telemetry
 from app.conversation import service as conversation_service
 from app.conversation.answering import answer_llm, answering_kbs
 from app.conversation.models import ConversationStatus, MessageRole
@@ -191,14 +191,22 @@ async def _answer(
     """The answer's events, then the finished ``Answer``."""
     ans: Answer | None = None
     shown = ""  # what reached the customer, should the turn fail half-way
+    before = ""  # words shown before the answer (an image the bot could not read)
     try:
         with tracing.span("kefu.route") as span:
-            ans = await _route(runtime, prep, text)
+            if text:
+                ans = await _route(runtime, prep, text)
+            else:  # only images: nothing for the router to read
+                ans = Answer(text="", route="llm", intent="image", confidence=None)
+            before = images.route(prep, text, ans)
             span.set_attribute("kefu.route", ans.route)
+        if before:
+            shown += before
+            yield TextDelta(before)
         if ans.route == "llm":
             reused = (
                 await reuse.lookup(runtime, prep, text, ans)
-                if reuse.may_serve(runtime, prep, text, ans)
+                if not prep.images and reuse.may_serve(runtime, prep, text, ans)
                 else []
             )
             for event in reused:
@@ -210,7 +218,8 @@ async def _answer(
                     if isinstance(event, TextDelta):
                         shown += event.text
                     yield event
-                await reuse.keep(runtime, prep, text, ans)
+                if not prep.images:
+                    await reuse.keep(runtime, prep, text, ans)
         else:
             if ans.handoff:
                 yield Handoff(reason=ans.intent or "handoff", message=ans.text)
@@ -230,6 +239,8 @@ async def _answer(
         ans.text, ans.handoff = (shown + note).strip(), False
         ans.error = f"{type(exc).__name__}: {exc}"[:500]
         yield TextDelta(note)
+    else:
+        ans.text = before + ans.text
     yield ans
 
 
@@ -269,6 +280,8 @@ async def _handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncGenerator[Rep
             await _publish_held(runtime, prep, text)
         yield Done(prep.conversation_id, None, "human")
         return
+    if prep.images:
+        await images.read(runtime, prep, detect_lang(text))
     if prep.pending:
         first = await retries.wait_for_first_attempt(runtime, prep)
         if first is not None:

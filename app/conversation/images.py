@@ -1,0 +1,196 @@
+"""Images in a turn: stored with the customer's message (``store``), read by the vision
+model before the turn is routed (``read``), then given to the agent as the customer's
+message context and as a passage it cites as "your image" (``passages``, ``citation``).
+
+An image that cannot be read (no vision endpoint, or it failed) stays stored for human
+agents; a turn with only such images is answered with the ``unreadable`` words (describe it,
+or ask for a person), and a turn with text as well gets those words before its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from app.attachments import service as attachment_service
+from app.attachments import vision
+from app.attachments.intake import CleanImage
+from app.conversation.schemas import Citation, TurnRequest
+from app.conversation.state import Answer, Prepared
+from app.core.errors import Unprocessable
+from app.llm import LLMError
+from app.observability import tracing
+from app.runtime import Runtime
+from knowledge.chunks import Chunk
+
+log = logging.getLogger(__name__)
+EXCERPT_CHARS = 300
+QUERY_CHARS = 400  # of a description, added to the search query
+
+
+@dataclass
+class TurnImage:
+    attachment_id: int
+    image: CleanImage
+    description: str | None = None
+
+
+def check_count(runtime: Runtime, req: TurnRequest) -> None:
+    count = len(req.images) + len(req.attachment_ids)
+    limit = runtime.settings.vision.max_images_per_turn
+    if count > limit:
+        raise Unprocessable(
+            f"{count} images in one message; at most {limit} are accepted",
+            code="too_many_images",
+            details={"limit": limit},
+        )
+
+
+def store(
+    runtime: Runtime,
+    db_session: Session,
+    req: TurnRequest,
+    *,
+    owner: str,
+    conversation_id: str,
+    message_id: int,
+) -> list[TurnImage]:
+    """Store the message's images (inside its transaction) and link its widget uploads."""
+    settings = runtime.settings
+    stored = [
+        TurnImage(
+            attachment_service.store(
+                db_session=db_session,
+                settings=settings,
+                image=image,
+                owner=owner,
+                channel=req.channel,
+                conversation_id=conversation_id,
+                message_id=message_id,
+            ).id,
+            image,
+        )
+        for image in req.images
+    ]
+    if req.attachment_ids:
+        rows = attachment_service.link_uploads(
+            db_session=db_session,
+            attachment_ids=req.attachment_ids,
+            owner=owner,
+            conversation_id=conversation_id,
+            message_id=message_id,
+        )
+        stored += [
+            TurnImage(
+                row.id,
+                CleanImage(
+                    attachment_service.read_file(settings, row),
+                    row.content_type,
+                    row.width,
+                    row.height,
+                ),
+            )
+            for row in rows
+        ]
+    return stored
+
+
+async def read(runtime: Runtime, prep: Prepared, lang: str) -> None:
+    """Describe each image with the vision model (concurrently), storing what it read."""
+    client = runtime.vision
+
+    async def one(item: TurnImage) -> tuple[str | None, str | None]:
+        if client is None:
+            return None, "no vision endpoint configured (KEFU_VL_BASE_URL)"
+        try:
+            with tracing.span("kefu.vision"):
+                text = await client.describe(item.image, lang=lang)
+        except LLMError as exc:
+            log.warning("vision model failed", extra={"error": type(exc).__name__})
+            return None, f"{type(exc).__name__}: {exc}"[:500]
+        return (text or None), (None if text else "the vision model returned nothing")
+
+    results = await asyncio.gather(*(one(item) for item in prep.images))
+    for item, (description, _) in zip(prep.images, results, strict=True):
+        item.description = description
+    await run_in_threadpool(_record, runtime, prep.images, [e for _, e in results])
+
+
+def _record(runtime: Runtime, items: list[TurnImage], errors: list[str | None]) -> None:
+    with runtime.session_factory.begin() as db_session:
+        for item, error in zip(items, errors, strict=True):
+            attachment_service.record_reading(
+                db_session=db_session,
+                attachment_id=item.attachment_id,
+                description=item.description,
+                error=error,
+            )
+
+
+def described(prep: Prepared) -> list[TurnImage]:
+    return [item for item in prep.images if item.description]
+
+
+def route(prep: Prepared, text: str, ans: Answer) -> str:
+    """Settle the route of a turn with images; returns the words to show before the
+    answer ("" for none). A handoff the customer asked for stands."""
+    if not prep.images or ans.route == "handoff":
+        return ""
+    if described(prep):
+        # The image is the question's context: an FAQ or smalltalk reply would ignore it.
+        ans.route = "llm"
+        return ""
+    words = vision.prompts().text("unreadable", ans.lang)
+    if not text:
+        ans.route, ans.intent, ans.text, ans.citations = "image", "image", words, []
+        return ""
+    return words + "\n\n"
+
+
+def search_text(prep: Prepared, query: str) -> str:
+    extra = " ".join((item.description or "")[:QUERY_CHARS] for item in described(prep))
+    return f"{query} {extra}".strip()
+
+
+def user_content(prep: Prepared, text: str, lang: str) -> str:
+    notes = [
+        vision.prompts().text("context", lang).format(n=n)
+        for n, _ in enumerate(described(prep), start=1)
+    ]
+    return "\n".join([text, *notes]).strip()
+
+
+def passages(prep: Prepared, lang: str) -> list[Chunk]:
+    label = vision.prompts().text("label", lang)
+    return [
+        Chunk(
+            chunk_id=f"attachment:{item.attachment_id}",
+            kb_id=0,
+            document_id=0,
+            version=0,
+            ordinal=0,
+            source=label,
+            text=item.description or "",
+            content=item.description or "",
+            heading_path=(),
+            page=None,
+            kind="doc",
+            lang="zh" if lang == "zh" else "en",
+        )
+        for item in described(prep)
+    ]
+
+
+def citation(n: int, chunk: Chunk) -> Citation:
+    return Citation(
+        n=n,
+        source=chunk.source,
+        document_id=0,
+        chunk_id=chunk.chunk_id,
+        kind="image",
+        excerpt=chunk.content[:EXCERPT_CHARS],
+    )
