@@ -68,16 +68,11 @@ def store(
     return row
 
 
-def link_uploads(
-    *,
-    db_session: Session,
-    attachment_ids: Sequence[int],
-    owner: str,
-    conversation_id: str,
-    message_id: int,
+def unsent_uploads(
+    *, db_session: Session, attachment_ids: Sequence[int], owner: str
 ) -> list[Attachment]:
-    """Give the sender's unsent uploads to their message; 422 naming an id that is not an
-    unsent upload of theirs (another visitor's, already sent, or swept)."""
+    """The sender's unsent uploads; 422 naming an id that is not an unsent upload of theirs
+    (another visitor's, already sent, or swept)."""
     rows = list(
         db_session.scalars(
             select(Attachment).where(
@@ -94,6 +89,19 @@ def link_uploads(
             code="unknown_attachment",
             details={"attachment_ids": missing},
         )
+    return rows
+
+
+def link_uploads(
+    *,
+    db_session: Session,
+    attachment_ids: Sequence[int],
+    owner: str,
+    conversation_id: str,
+    message_id: int,
+) -> list[Attachment]:
+    """Give the sender's unsent uploads to their message (``unsent_uploads`` refuses)."""
+    rows = unsent_uploads(db_session=db_session, attachment_ids=attachment_ids, owner=owner)
     for row in rows:
         row.conversation_id, row.message_id = conversation_id, message_id
     return sorted(rows, key=lambda r: r.id)

@@ -22,6 +22,7 @@ from app.attachments.intake import CleanImage
 from app.conversation.schemas import Citation, TurnRequest
 from app.conversation.state import Answer, Prepared
 from app.core.errors import Unprocessable
+from app.core.lang import detect_lang
 from app.llm import LLMError
 from app.observability import tracing
 from app.runtime import Runtime
@@ -129,6 +130,14 @@ def _record(runtime: Runtime, items: list[TurnImage], errors: list[str | None]) 
                 description=item.description,
                 error=error,
             )
+
+
+def lang_of(prep: Prepared, text: str) -> str:
+    """The customer's language: of the text, or (an image alone) of their last message."""
+    if text:
+        return detect_lang(text)
+    earlier = [content for role, content in prep.history if role == "user"]
+    return detect_lang(earlier[-1]) if earlier else "zh"
 
 
 def described(prep: Prepared) -> list[TurnImage]:

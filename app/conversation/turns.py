@@ -198,6 +198,7 @@ async def _answer(
                 ans = await _route(runtime, prep, text)
             else:  # only images: nothing for the router to read
                 ans = Answer(text="", route="llm", intent="image", confidence=None)
+                ans.lang = images.lang_of(prep, text)
             before = images.route(prep, text, ans)
             span.set_attribute("kefu.route", ans.route)
         if before:
@@ -281,7 +282,7 @@ async def _handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncGenerator[Rep
         yield Done(prep.conversation_id, None, "human")
         return
     if prep.images:
-        await images.read(runtime, prep, detect_lang(text))
+        await images.read(runtime, prep, images.lang_of(prep, text))
     if prep.pending:
         first = await retries.wait_for_first_attempt(runtime, prep)
         if first is not None:

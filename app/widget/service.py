@@ -221,6 +221,18 @@ def plan_turn(
         require_text(body.text)  # the images are the message
     else:
         message_text(body.text, limit=settings.limits.max_message_chars)
+    if body.attachment_ids:
+        # Refused here, before the stream starts, so the error has its JSON envelope.
+        if len(body.attachment_ids) > settings.vision.max_images_per_turn:
+            raise Unprocessable(
+                f"at most {settings.vision.max_images_per_turn} images in one message",
+                code="too_many_images",
+            )
+        attachment_service.unsent_uploads(
+            db_session=db_session,
+            attachment_ids=body.attachment_ids,
+            owner=external_user_id(key.id, visitor),
+        )
     if body.conversation_id:
         conv: Conversation | None = owned_conversation(
             db_session=db_session, key=key, conversation_id=body.conversation_id, visitor=visitor

@@ -32,6 +32,8 @@ from app.core.config import (
 from app.core.db import make_engine
 from app.main import create_app
 from app.runtime import Runtime
+from tests.channels.conftest import channel_settings
+from tests.channels.tencent_server import TencentServer
 from tests.llm.scripted_server import ScriptedServer, text_reply
 from tests.served import free_port
 from tests.support import SHOP, ingest
@@ -49,6 +51,7 @@ class Kefu:
     client: TestClient
     vl: ScriptedServer
     llm: ScriptedServer
+    tencent: TencentServer
     admin: str
     client_key: str
 
@@ -86,8 +89,9 @@ def kefu(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
     tmp = tmp_path_factory.mktemp("attachments")
     db = tmp / "kefu.db"
     shutil.copy(sqlite_template, db)
-    with ScriptedServer(model="scripted-vl") as vl, ScriptedServer() as llm:
+    with ScriptedServer(model="scripted-vl") as vl, ScriptedServer() as llm, TencentServer() as tc:
         settings = Settings(
+            channels=channel_settings(tc),
             environment="test",
             data_dir=tmp / "data",
             secret_key="test-secret-0123456789abcdef",  # type: ignore[arg-type]
@@ -108,13 +112,14 @@ def kefu(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
         factory = sessionmaker(bind=engine, expire_on_commit=False)
         rt = Runtime.build(settings, engine=engine, session_factory=factory, cache=InProcessCache())
         ingest(rt, SHOP)
+        rt.router  # noqa: B018  (warm: the intent exemplars are embedded once, not in a turn)
         with factory() as s:
             admin = auth_service.create(db_session=s, name="admin", role=Role.ADMIN).secret
             key = auth_service.create(db_session=s, name="client", role=Role.CLIENT).secret
             s.commit()
         try:
             with TestClient(create_app(runtime=rt)) as client:
-                yield Kefu(rt, client, vl, llm, admin, key)
+                yield Kefu(rt, client, vl, llm, tc, admin, key)
         finally:
             rt.close()
 
