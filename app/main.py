@@ -59,12 +59,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.build(settings)
+        sweeper: asyncio.Task[None] | None = None
         if owned:
             # Jobs a crash or a stop left behind: queued, or running under a dead lease.
             await run_in_threadpool(app.state.runtime.ingestion.recover)
-            # Images past their retention, and widget uploads never sent.
-            rt = app.state.runtime
-            await run_in_threadpool(attachment_service.sweep_all, rt.session_factory, rt.settings)
+            # Images past their retention, and widget uploads never sent: now and hourly.
+            sweeper = asyncio.create_task(_sweep_attachments(app.state.runtime))
         app.state.warmup = Warmup()
         task = None
         if owned if warm is None else warm:
@@ -81,6 +81,8 @@ def create_app(
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
             if task is not None:
                 # A warm-up thread cannot be cancelled: let it finish before closing its stores.
                 await task
@@ -149,3 +151,14 @@ async def _warm(runtime: Runtime, warmup: Warmup) -> None:
     finally:
         warmup.ms = round((time.perf_counter() - start) * 1000, 1)
         warmup.finished.set()
+
+
+SWEEP_INTERVAL = 3600.0  # seconds between sweeps of stored images
+
+
+async def _sweep_attachments(runtime: Runtime) -> None:
+    while True:
+        await run_in_threadpool(
+            attachment_service.sweep_all, runtime.session_factory, runtime.settings
+        )
+        await asyncio.sleep(SWEEP_INTERVAL)

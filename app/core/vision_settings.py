@@ -58,6 +58,6 @@ class VisionSettings(BaseSettings):
     retention_days: int = Field(
         90,
         ge=1,
-        description="Days stored images are kept; older ones (and uploads never sent) are "
-        "deleted by `kefu attachments sweep` and at start-up.",
+        description="Days stored images are kept; older ones (and widget uploads never "
+        "sent) are deleted at start-up and every hour.",
     )

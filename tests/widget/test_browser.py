@@ -226,6 +226,8 @@ def test_images_attached_and_dropped_are_sent_with_thumbnails_and_kept(
     expect(thumbs).to_have_count(2)
     expect(frame.locator(".tray")).to_be_hidden()
     expect(frame.locator(".msg-bot .bubble").last).to_contain_text("看不懂图片")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "widget-images.png"))
     cid = _conversation_id(page)
     stored = admin_api.get(f"/admin/conversations/{cid}/attachments").json()
     assert [a["width"] for a in stored] == [320, 320]
