@@ -117,13 +117,17 @@ def create_app(
     # Images as base64 data URLs (/v1) or one multipart upload (the widget): a third larger.
     vision = settings.vision
     image_limit = json_limit + vision.max_image_bytes * vision.max_images_per_turn * 4 // 3
+    # One multipart upload: room above the image limit, so the route names the problem.
+    one_image_limit = 2 * vision.max_image_bytes + 64 * 1024
 
     def limit_for(scope: Scope) -> int:
         # By route, never by Content-Type: a caller chooses its Content-Type. The gate has
         # already refused the upload route to anyone but an admin.
         if is_upload(scope):
             return upload_limit
-        return image_limit if carries_images(scope) else json_limit
+        if not carries_images(scope):
+            return json_limit
+        return one_image_limit if scope["path"].startswith("/widget/") else image_limit
 
     app.add_middleware(BodySizeLimitMiddleware, limit_for=limit_for)
     app.add_middleware(AuthGate)
