@@ -120,6 +120,10 @@ def test_with_the_vision_model_down_the_customer_is_told_and_the_agent_sees_it(
         f"/admin/conversations/{conversation}/attachments", headers=admin
     ).json()
     assert listed["description"] is None and "LLM" in listed["vision_error"]
+    # The handoff view names the image on the customer's message.
+    detail = kefu.client.get(f"/admin/conversations/{conversation}", headers=admin).json()
+    customer = next(m for m in detail["messages"] if m["role"] == "user")
+    assert customer["attachments"] == [listed["id"]]
     image = kefu.client.get(listed["url"], headers=admin)
     assert image.status_code == 200
     with Image.open(io.BytesIO(image.content)) as shown:

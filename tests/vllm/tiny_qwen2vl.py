@@ -73,7 +73,6 @@ def build_model(out: Path) -> None:
         video_token_id=VIDEO_PAD,
         vision_start_token_id=VISION_START,
         tie_word_embeddings=True,
-        **{k: v for k, v in text.items() if k not in ("torch_dtype",)},
     )
     model = Qwen2VLForConditionalGeneration(config).to(torch.bfloat16)
     model.generation_config = GenerationConfig(
