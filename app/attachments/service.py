@@ -130,6 +130,22 @@ def ids_by_message(*, db_session: Session, message_ids: Sequence[int]) -> dict[i
     return found
 
 
+def readings_by_message(*, db_session: Session, message_ids: Sequence[int]) -> dict[int, list[str]]:
+    """What the vision model read in each message's images (those it could read)."""
+    found: dict[int, list[str]] = {}
+    if not message_ids:
+        return found
+    rows = db_session.execute(
+        select(Attachment.message_id, Attachment.description)
+        .where(Attachment.message_id.in_(message_ids), Attachment.description.is_not(None))
+        .order_by(Attachment.id)
+    )
+    for message_id, description in rows:
+        if message_id is not None and description:
+            found.setdefault(message_id, []).append(description)
+    return found
+
+
 def for_conversation(*, db_session: Session, conversation_id: str) -> list[Attachment]:
     return list(
         db_session.scalars(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ from knowledge.chunks import Chunk
 log = logging.getLogger(__name__)
 EXCERPT_CHARS = 300
 QUERY_CHARS = 400  # of a description, added to the search query
+HISTORY_CHARS = 600  # of a description, kept in later turns' history
 
 
 @dataclass
@@ -38,6 +40,33 @@ class TurnImage:
     attachment_id: int
     image: CleanImage
     description: str | None = None
+    error: str | None = None  # why it could not be read
+    read_ms: float | None = None
+
+
+def with_readings(
+    db_session: Session, rows: list[tuple[int, str, str]]
+) -> list[tuple[int, str, str]]:
+    """History rows with what earlier images showed added to their messages, so a follow-up
+    ("when will this order arrive?") still knows the order number in the picture."""
+    readings = attachment_service.readings_by_message(
+        db_session=db_session, message_ids=[msg_id for msg_id, role, _ in rows if role == "user"]
+    )
+    if not readings:
+        return rows
+    note = vision.prompts().raw["history"]
+    return [
+        (
+            msg_id,
+            role,
+            "\n".join(
+                [content, *(note.format(text=text[:HISTORY_CHARS]) for text in readings[msg_id])]
+            )
+            if msg_id in readings
+            else content,
+        )
+        for msg_id, role, content in rows
+    ]
 
 
 def check_count(runtime: Runtime, req: TurnRequest) -> None:
@@ -104,31 +133,35 @@ async def read(runtime: Runtime, prep: Prepared, lang: str) -> None:
     """Describe each image with the vision model (concurrently), storing what it read."""
     client = runtime.vision
 
-    async def one(item: TurnImage) -> tuple[str | None, str | None]:
+    async def one(item: TurnImage) -> None:
         if client is None:
-            return None, "no vision endpoint configured (KEFU_VL_BASE_URL)"
+            item.error = "no vision endpoint configured (KEFU_VL_BASE_URL)"
+            return
+        started = time.perf_counter()
         try:
             with tracing.span("kefu.vision"):
                 text = await client.describe(item.image, lang=lang)
         except LLMError as exc:
             log.warning("vision model failed", extra={"error": type(exc).__name__})
-            return None, f"{type(exc).__name__}: {exc}"[:500]
-        return (text or None), (None if text else "the vision model returned nothing")
+            item.error = f"{type(exc).__name__}: {exc}"[:500]
+            return
+        finally:
+            item.read_ms = round((time.perf_counter() - started) * 1000, 1)
+        item.description = text or None
+        item.error = None if text else "the vision model returned nothing"
 
-    results = await asyncio.gather(*(one(item) for item in prep.images))
-    for item, (description, _) in zip(prep.images, results, strict=True):
-        item.description = description
-    await run_in_threadpool(_record, runtime, prep.images, [e for _, e in results])
+    await asyncio.gather(*(one(item) for item in prep.images))
+    await run_in_threadpool(_record, runtime, prep.images)
 
 
-def _record(runtime: Runtime, items: list[TurnImage], errors: list[str | None]) -> None:
+def _record(runtime: Runtime, items: list[TurnImage]) -> None:
     with runtime.session_factory.begin() as db_session:
-        for item, error in zip(items, errors, strict=True):
+        for item in items:
             attachment_service.record_reading(
                 db_session=db_session,
                 attachment_id=item.attachment_id,
                 description=item.description,
-                error=error,
+                error=item.error,
             )
 
 
@@ -147,7 +180,15 @@ def described(prep: Prepared) -> list[TurnImage]:
 def route(prep: Prepared, text: str, ans: Answer) -> str:
     """Settle the route of a turn with images; returns the words to show before the
     answer ("" for none). A handoff the customer asked for stands."""
-    if not prep.images or ans.route == "handoff":
+    if not prep.images:
+        return ""
+    read = [item.read_ms for item in prep.images if item.read_ms is not None]
+    if read:
+        ans.timings["vision_ms"] = max(read)  # read concurrently: the slowest is the wait
+    errors = [item.error for item in prep.images if item.error]
+    if errors:
+        ans.error = f"vision: {errors[0]}"[:500]
+    if ans.route == "handoff":
         return ""
     if described(prep):
         # The image is the question's context: an FAQ or smalltalk reply would ignore it.

@@ -108,6 +108,7 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
             before_id=user.id,
             turns=agent_settings.history_turns,
         )
+        rows = images.with_readings(db_session, rows)
         _, kept = window(
             [(role, content) for _, role, content in rows],
             max_turns=agent_settings.history_turns,

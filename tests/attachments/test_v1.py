@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
+from app.conversation.models import TurnTrace
 from tests.attachments.conftest import DESCRIPTION, Kefu, prompt_text, vl_image_urls
 from tests.attachments.images import FAKE_JPEG, data_url, has_exif, noisy_png, photo, pixel_bomb
+from tests.llm.scripted_server import text_reply
 
 
 def ask(kefu: Kefu, parts: list[dict[str, Any]], **extra: Any) -> Any:
@@ -57,6 +60,20 @@ def test_an_image_reaches_the_vision_model_and_its_reading_the_agent(kefu: Kefu)
     assert image.headers["content-type"] == "image/jpeg"
     assert image.headers["x-content-type-options"] == "nosniff"
     assert not has_exif(image.content)
+    # A follow-up in words still knows what the image showed (the agent's history has it),
+    # and the image turn's trace timed the vision step.
+    llm_seen = len(kefu.llm.chat_requests)
+    kefu.llm.script(text_reply("我来帮您查询这个订单。"))
+    follow = ask(
+        kefu, [{"type": "text", "text": "这个订单什么时候能到？"}], conversation_id=conversation
+    )
+    assert follow.status_code == 200, follow.text
+    assert DESCRIPTION in prompt_text(kefu.llm.chat_requests[llm_seen].json)
+    with kefu.runtime.session_factory() as s:
+        trace = s.scalar(
+            select(TurnTrace).where(TurnTrace.message_id == body["kefu"]["message_id"])
+        )
+        assert trace is not None and trace.timings["vision_ms"] > 0
 
 
 def test_an_image_alone_is_a_message(kefu: Kefu) -> None:
