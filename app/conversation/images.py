@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from app.attachments import service as attachment_service
 from app.attachments import vision
 from app.attachments.intake import CleanImage
+from app.attachments.models import Attachment
 from app.conversation.schemas import Citation, TurnRequest
 from app.conversation.state import Answer, Prepared
 from app.core.errors import Unprocessable
@@ -114,19 +115,20 @@ def store(
             conversation_id=conversation_id,
             message_id=message_id,
         )
-        stored += [
-            TurnImage(
-                row.id,
-                CleanImage(
-                    attachment_service.read_file(settings, row),
-                    row.content_type,
-                    row.width,
-                    row.height,
-                ),
-            )
-            for row in rows
-        ]
+        stored += [_loaded(runtime, row) for row in rows]
     return stored
+
+
+def stored_with(runtime: Runtime, db_session: Session, *, message_id: int) -> list[TurnImage]:
+    """The images stored with a message (a retry answers it with them)."""
+    rows = attachment_service.for_message(db_session=db_session, message_id=message_id)
+    return [_loaded(runtime, row) for row in rows]
+
+
+def _loaded(runtime: Runtime, row: Attachment) -> TurnImage:
+    data = attachment_service.read_file(runtime.settings, row)
+    image = CleanImage(data, row.content_type, row.width, row.height)
+    return TurnImage(row.id, image, description=row.description)
 
 
 async def read(runtime: Runtime, prep: Prepared, lang: str) -> None:
@@ -150,8 +152,9 @@ async def read(runtime: Runtime, prep: Prepared, lang: str) -> None:
         item.description = text or None
         item.error = None if text else "the vision model returned nothing"
 
-    await asyncio.gather(*(one(item) for item in prep.images))
-    await run_in_threadpool(_record, runtime, prep.images)
+    unread = [item for item in prep.images if item.description is None]
+    await asyncio.gather(*(one(item) for item in unread))
+    await run_in_threadpool(_record, runtime, unread)
 
 
 def _record(runtime: Runtime, items: list[TurnImage]) -> None:

@@ -82,6 +82,7 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
             # store it twice; the caller waits for the first answer or answers it once.
             user = found[0]
             pending = True
+            stored = images.stored_with(runtime, db_session, message_id=user.id)
         else:
             user = conversation_service.add_message(
                 db_session=db_session,
@@ -127,8 +128,7 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
             channel=conv.channel,
             pending=pending,
         )
-        if not pending:
-            prepared.images = stored
+        prepared.images = stored
         return prepared
 
 

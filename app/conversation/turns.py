@@ -283,8 +283,6 @@ async def _handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncGenerator[Rep
             await _publish_held(runtime, prep, text)
         yield Done(prep.conversation_id, None, "human")
         return
-    if prep.images:
-        await images.read(runtime, prep, images.lang_of(prep, text))
     if prep.pending:
         first = await retries.wait_for_first_attempt(runtime, prep)
         if first is not None:
@@ -292,6 +290,8 @@ async def _handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncGenerator[Rep
                 yield event
             return
         # The first attempt died without answering: answer the stored message now.
+    if prep.images:
+        await images.read(runtime, prep, images.lang_of(prep, text))
     heartbeat = asyncio.get_running_loop().create_task(retries.heartbeat(runtime, prep))
     try:
         ans: Answer | None = None
