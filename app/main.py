@@ -14,7 +14,9 @@ from starlette.types import Scope
 
 from app import __version__
 from app.analytics.router import router as analytics_router
-from app.auth.gate import AuthGate, is_upload
+from app.attachments import service as attachment_service
+from app.attachments.router import router as attachments_router
+from app.auth.gate import AuthGate, carries_images, is_upload
 from app.auth.router import router as auth_router
 from app.auth.router import whoami_router
 from app.channels.tencent.router import router as tencent_router
@@ -37,6 +39,7 @@ from app.observability.router import router as metrics_router
 from app.openai_compat.router import router as openai_router
 from app.retrieval.router import router as retrieval_router
 from app.runtime import Runtime
+from app.widget.images import router as widget_images_router
 from app.widget.router import router as widget_router
 
 log = logging.getLogger(__name__)
@@ -56,9 +59,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.build(settings)
+        sweeper: asyncio.Task[None] | None = None
         if owned:
             # Jobs a crash or a stop left behind: queued, or running under a dead lease.
             await run_in_threadpool(app.state.runtime.ingestion.recover)
+            # Images past their retention, and widget uploads never sent: now and hourly.
+            sweeper = asyncio.create_task(_sweep_attachments(app.state.runtime))
         app.state.warmup = Warmup()
         task = None
         if owned if warm is None else warm:
@@ -75,6 +81,8 @@ def create_app(
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
             if task is not None:
                 # A warm-up thread cannot be cancelled: let it finish before closing its stores.
                 await task
@@ -97,18 +105,29 @@ def create_app(
     app.include_router(retrieval_router)
     app.include_router(openai_router)
     app.include_router(handoff_router)
+    app.include_router(attachments_router)
     app.include_router(analytics_router)
     app.include_router(widget_router)
+    app.include_router(widget_images_router)
     app.include_router(dify_router)
     app.include_router(tencent_router)
 
     upload_limit = settings.ingestion.max_upload_bytes * 4  # several files per request
     json_limit = settings.limits.max_body_bytes
+    # Images as base64 data URLs (/v1) or one multipart upload (the widget): a third larger.
+    vision = settings.vision
+    image_limit = json_limit + vision.max_image_bytes * vision.max_images_per_turn * 4 // 3
+    # One multipart upload: room above the image limit, so the route names the problem.
+    one_image_limit = 2 * vision.max_image_bytes + 64 * 1024
 
     def limit_for(scope: Scope) -> int:
         # By route, never by Content-Type: a caller chooses its Content-Type. The gate has
         # already refused the upload route to anyone but an admin.
-        return upload_limit if is_upload(scope) else json_limit
+        if is_upload(scope):
+            return upload_limit
+        if not carries_images(scope):
+            return json_limit
+        return one_image_limit if scope["path"].startswith("/widget/") else image_limit
 
     app.add_middleware(BodySizeLimitMiddleware, limit_for=limit_for)
     app.add_middleware(AuthGate)
@@ -136,3 +155,14 @@ async def _warm(runtime: Runtime, warmup: Warmup) -> None:
     finally:
         warmup.ms = round((time.perf_counter() - start) * 1000, 1)
         warmup.finished.set()
+
+
+SWEEP_INTERVAL = 3600.0  # seconds between sweeps of stored images
+
+
+async def _sweep_attachments(runtime: Runtime) -> None:
+    while True:
+        await run_in_threadpool(
+            attachment_service.sweep_all, runtime.session_factory, runtime.settings
+        )
+        await asyncio.sleep(SWEEP_INTERVAL)

@@ -1,5 +1,6 @@
 """Every table of the service, so Alembic and the drift test see the whole schema."""
 
+from app.attachments.models import Attachment
 from app.auth.models import ApiKey
 from app.channels.models import ChannelCursor as ChannelCursor
 from app.channels.models import OwedAnswer as OwedAnswer
@@ -19,6 +20,7 @@ from knowledge.models import Document, IngestionJob, KnowledgeBase
 
 __all__ = [
     "ApiKey",
+    "Attachment",
     "Bill",
     "BillItem",
     "Conversation",

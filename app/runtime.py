@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.answer_cache.service import AnswerCache
+from app.attachments.vision import VisionClient
 from app.core import datadir, secret_key
 from app.core.bus import EventBus, InProcessBus, build_bus
 from app.core.cache import Cache, build_cache
@@ -41,6 +42,8 @@ class Runtime:
     ingestion: IngestionQueue
     # None when no endpoint is configured: the bot answers from rules, FAQ and passages.
     llm: LLMClient | None = None
+    # None when no vision endpoint is configured: images are stored for human agents only.
+    vision: VisionClient | None = None
     # Live delivery (agent replies to open widgets, customer messages to agents' consoles).
     bus: EventBus = field(default_factory=InProcessBus)
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
@@ -82,6 +85,7 @@ class Runtime:
             index=index,
             ingestion=IngestionQueue(context),
             llm=LLMClient(settings.llm) if settings.llm.base_url else None,
+            vision=VisionClient(settings.vision) if settings.vision.base_url else None,
             bus=bus or build_bus(settings.redis.url),
             limiter=RateLimiter(settings.redis.url),
             reranker=RerankStage.from_settings(settings.reranking),
@@ -122,6 +126,8 @@ class Runtime:
             await self.tools.source.aclose()
         if self.llm is not None:
             await self.llm.aclose()
+        if self.vision is not None:
+            await self.vision.aclose()
         await self.bus.aclose()
         self.close()
 

@@ -31,6 +31,14 @@ _OPENAI = "/v1/"
 UPLOAD_ROUTE = re.compile(r"^/admin/knowledge-bases/[^/]+/documents/?$")
 
 
+IMAGE_ROUTES = ("/v1/chat/completions", "/widget/api/uploads")
+
+
+def carries_images(scope: Scope) -> bool:
+    """Routes whose bodies may hold images (each checked against its own image limits)."""
+    return scope.get("method") == "POST" and scope.get("path", "").rstrip("/") in IMAGE_ROUTES
+
+
 def is_upload(scope: Scope) -> bool:
     return scope.get("method") == "POST" and bool(UPLOAD_ROUTE.match(scope.get("path", "")))
 

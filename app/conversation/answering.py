@@ -25,6 +25,7 @@ from app.agent.citations import cited_numbers
 from app.agent.condense import condense
 from app.agent.loop import Agent, AgentResult, ToolFinished, ToolStarted
 from app.agent.memory import looks_elliptical
+from app.conversation import images
 from app.conversation.schemas import (
     Citation,
     Citations,
@@ -92,8 +93,8 @@ async def search_query(runtime: Runtime, prep: Prepared, text: str, ans: Answer)
             rewritten = None
         ans.timings["condense_ms"] = _ms(t0)
         if rewritten:
-            return rewritten
-    return contextual_query(text, prep.history)
+            return images.search_text(prep, rewritten)
+    return images.search_text(prep, contextual_query(text, prep.history))
 
 
 def answering_kbs(runtime: Runtime, db_session: Session) -> list[KnowledgeBase]:
@@ -181,11 +182,12 @@ def _messages(
         hours=settings.service_hours,
         logged_in=prep.customer_id is not None,
         summary=prep.summary,
-        passages=[h.chunk for h in hits],
+        # The customer's images come first: [1] is "your image" when there is one.
+        passages=[*images.passages(prep, ans.lang), *(h.chunk for h in hits)],
     )
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
     messages.extend({"role": role, "content": content} for role, content in prep.history)
-    messages.append({"role": "user", "content": text})
+    messages.append({"role": "user", "content": images.user_content(prep, text, ans.lang)})
     return messages
 
 
@@ -291,8 +293,12 @@ async def answer_llm(
     if result.first_token_s is not None:
         ans.timings["llm_first_token_ms"] = round(result.first_token_s * 1000, 1)
     ans.timings["agent_ms"] = _ms(started)
-    used = cited_numbers(ans.text, available=len(hits))
-    ans.citations = [citation(n, hits[n - 1]) for n in used]
+    seen = images.passages(prep, ans.lang)
+    used = cited_numbers(ans.text, available=len(seen) + len(hits))
+    ans.citations = [
+        images.citation(n, seen[n - 1]) if n <= len(seen) else citation(n, hits[n - len(seen) - 1])
+        for n in used
+    ]
     if result.handoff:
         notice = _handoff_notice(runtime, ans, ans.text)
         if notice:

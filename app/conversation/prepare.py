@@ -6,18 +6,29 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 
 from app.agent.memory import window
-from app.conversation import retries
+from app.attachments import vision
+from app.conversation import images, retries
 from app.conversation import service as conversation_service
 from app.conversation.models import ConversationStatus, MessageRole
 from app.conversation.schemas import TurnRequest
 from app.conversation.state import Prepared
 from app.core.errors import NotFound
-from app.core.text import message_text
+from app.core.lang import detect_lang
+from app.core.text import message_text, require_text
 from app.runtime import Runtime
 
 
+def _text(runtime: Runtime, req: TurnRequest) -> str:
+    """The message's text; with images it may be empty (stored as a placeholder)."""
+    if (req.images or req.attachment_ids) and not req.text.strip():
+        require_text(req.text)
+        return vision.prompts().text("placeholder", detect_lang(req.text))
+    return message_text(req.text, limit=runtime.settings.limits.max_message_chars)
+
+
 def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
-    text = message_text(req.text, limit=runtime.settings.limits.max_message_chars)
+    images.check_count(runtime, req)
+    text = _text(runtime, req)
     with runtime.session_factory.begin() as db_session:
         conv = None
         if req.conversation_id:
@@ -49,6 +60,7 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
         elif req.customer_id and conv.customer_id is None:
             conv.customer_id = req.customer_id  # a visitor who logged in mid-conversation
         found = None
+        stored: list[images.TurnImage] = []
         if req.client_message_id:
             found = conversation_service.find_by_client_id(
                 db_session=db_session,
@@ -70,6 +82,7 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
             # store it twice; the caller waits for the first answer or answers it once.
             user = found[0]
             pending = True
+            stored = images.stored_with(runtime, db_session, message_id=user.id)
         else:
             user = conversation_service.add_message(
                 db_session=db_session,
@@ -79,6 +92,14 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
                 client_message_id=req.client_message_id,
             )
             pending = False
+            stored = images.store(
+                runtime,
+                db_session,
+                req,
+                owner=req.external_user_id or conv.external_user_id or conv.id,
+                conversation_id=conv.id,
+                message_id=user.id,
+            )
             # Before the commit: a concurrent retry of this message must see it being answered.
             runtime.cache.set(retries.marker(user.id), "1", ttl=retries.MARKER_TTL)
         agent_settings = runtime.settings.agent
@@ -88,13 +109,14 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
             before_id=user.id,
             turns=agent_settings.history_turns,
         )
+        rows = images.with_readings(db_session, rows)
         _, kept = window(
             [(role, content) for _, role, content in rows],
             max_turns=agent_settings.history_turns,
             max_tokens=agent_settings.history_tokens,
         )
         start_id = rows[len(rows) - len(kept)][0] if kept else user.id
-        return Prepared(
+        prepared = Prepared(
             conv.id,
             user.id,
             conv.status,
@@ -106,6 +128,8 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
             channel=conv.channel,
             pending=pending,
         )
+        prepared.images = stored
+        return prepared
 
 
 def prepare(runtime: Runtime, req: TurnRequest) -> Prepared:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.attachments.intake import CleanImage
+
 
 @dataclass(frozen=True)
 class TurnRequest:
@@ -15,6 +17,10 @@ class TurnRequest:
     # Set by the channel from a verified identity, never from what the customer typed.
     customer_id: str | None = None
     client_message_id: str | None = None
+    # Images checked and re-encoded by the channel (``app.attachments.intake.clean``), and
+    # the widget's uploads (stored already, unsent) this message carries.
+    images: tuple[CleanImage, ...] = ()
+    attachment_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.conversation.models import ConversationStatus
 from app.conversation.schemas import Citation, TurnOutcome
+
+if TYPE_CHECKING:
+    from app.conversation.images import TurnImage
 
 
 @dataclass
@@ -25,6 +28,7 @@ class Prepared:
     pending: bool = False
     reply_id: int | None = None  # the stored answer a replay repeats
     replay: TurnOutcome | None = None
+    images: list[TurnImage] = field(default_factory=list)  # stored with this message
 
 
 @dataclass

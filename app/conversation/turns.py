@@ -15,7 +15,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from app.agent import prompts as agent_prompts
-from app.conversation import retries, reuse, telemetry
+from app.conversation import images, retries, reuse, telemetry
 from app.conversation import service as conversation_service
 from app.conversation.answering import answer_llm, answering_kbs
 from app.conversation.models import ConversationStatus, MessageRole
@@ -162,6 +162,8 @@ async def _publish_held(runtime: Runtime, prep: Prepared, text: str) -> None:
         "conversation_id": prep.conversation_id,
         "message_id": prep.user_message_id,
         "content": text,
+        # The agent's console fetches them (GET /admin/conversations/{id}/attachments/{n}).
+        "attachments": [item.attachment_id for item in prep.images],
     }
     try:
         await runtime.bus.publish(conversation_topic(prep.conversation_id), event)
@@ -191,14 +193,23 @@ async def _answer(
     """The answer's events, then the finished ``Answer``."""
     ans: Answer | None = None
     shown = ""  # what reached the customer, should the turn fail half-way
+    before = ""  # words shown before the answer (an image the bot could not read)
     try:
         with tracing.span("kefu.route") as span:
-            ans = await _route(runtime, prep, text)
+            if text:
+                ans = await _route(runtime, prep, text)
+            else:  # only images: nothing for the router to read
+                ans = Answer(text="", route="llm", intent="image", confidence=None)
+                ans.lang = images.lang_of(prep, text)
+            before = images.route(prep, text, ans)
             span.set_attribute("kefu.route", ans.route)
+        if before:
+            shown += before
+            yield TextDelta(before)
         if ans.route == "llm":
             reused = (
                 await reuse.lookup(runtime, prep, text, ans)
-                if reuse.may_serve(runtime, prep, text, ans)
+                if not prep.images and reuse.may_serve(runtime, prep, text, ans)
                 else []
             )
             for event in reused:
@@ -210,7 +221,8 @@ async def _answer(
                     if isinstance(event, TextDelta):
                         shown += event.text
                     yield event
-                await reuse.keep(runtime, prep, text, ans)
+                if not prep.images:
+                    await reuse.keep(runtime, prep, text, ans)
         else:
             if ans.handoff:
                 yield Handoff(reason=ans.intent or "handoff", message=ans.text)
@@ -230,6 +242,8 @@ async def _answer(
         ans.text, ans.handoff = (shown + note).strip(), False
         ans.error = f"{type(exc).__name__}: {exc}"[:500]
         yield TextDelta(note)
+    else:
+        ans.text = before + ans.text
     yield ans
 
 
@@ -276,6 +290,8 @@ async def _handle_turn(runtime: Runtime, req: TurnRequest) -> AsyncGenerator[Rep
                 yield event
             return
         # The first attempt died without answering: answer the stored message now.
+    if prep.images:
+        await images.read(runtime, prep, images.lang_of(prep, text))
     heartbeat = asyncio.get_running_loop().create_task(retries.heartbeat(runtime, prep))
     try:
         ans: Answer | None = None

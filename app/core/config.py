@@ -21,6 +21,7 @@ from app.core.edge_settings import ToolSettings as ToolSettings
 from app.core.observability_config import ObservabilitySettings
 from app.core.retrieval_settings import EmbeddingSettings as EmbeddingSettings
 from app.core.retrieval_settings import RerankerSettings as RerankerSettings
+from app.core.vision_settings import VisionSettings as VisionSettings
 
 DEV_SECRET = "dev-insecure-secret-change-me"
 
@@ -287,6 +288,7 @@ class Settings(BaseSettings):
     # Not "reranker": KEFU_RERANKER is the backend switch, not this object as JSON.
     reranking: RerankerSettings = Field(default_factory=RerankerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    vision: VisionSettings = Field(default_factory=VisionSettings)
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     business: BusinessDataSettings = Field(default_factory=BusinessDataSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
@@ -320,6 +322,10 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data_dir / "attachments"
 
     @property
     def is_embedded_db(self) -> bool:

@@ -20,6 +20,8 @@ def secure(settings: Settings) -> None:
     _chmod(settings.data_dir, 0o700)
     settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     _chmod(settings.uploads_dir, 0o700)
+    settings.attachments_dir.mkdir(parents=True, exist_ok=True)
+    _chmod(settings.attachments_dir, 0o700)
     if settings.db.url is not None:
         return
     db = settings.data_dir / "kefu.db"

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from app.attachments import service as attachment_service
 from app.conversation.models import ConversationStatus
 from app.core.bus import HANDOFF_TOPIC, EventBus
 from app.deps import AdminKey, RuntimeDep, SessionDep
@@ -52,14 +53,17 @@ def conversation_detail(
     conversation_id: str, _: AdminKey, db_session: SessionDep
 ) -> ConversationDetail:
     conv, messages, traces = service.detail(db_session=db_session, conversation_id=conversation_id)
-    ratings = feedback_service.for_messages(
-        db_session=db_session, message_ids=[m.id for m in messages]
-    )
+    ids = [m.id for m in messages]
+    ratings = feedback_service.for_messages(db_session=db_session, message_ids=ids)
+    images = attachment_service.ids_by_message(db_session=db_session, message_ids=ids)
     return ConversationDetail(
         conversation=ConversationOut.model_validate(conv),
         messages=[
             MessageOut.model_validate(m).model_copy(
-                update={"feedback": _feedback(ratings.get(m.id))}
+                update={
+                    "feedback": _feedback(ratings.get(m.id)),
+                    "attachments": images.get(m.id, []),
+                }
             )
             for m in messages
         ],

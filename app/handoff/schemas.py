@@ -84,6 +84,11 @@ class MessageOut(BaseModel):
     feedback: FeedbackOut | None = Field(
         None, description="A bot answer: the customer's rating of it, if any."
     )
+    attachments: list[int] = Field(
+        default_factory=list,
+        description="A customer message: its images' ids "
+        "(GET /admin/conversations/{id}/attachments/{n}).",
+    )
 
 
 class TraceOut(BaseModel):

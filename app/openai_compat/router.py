@@ -18,7 +18,7 @@ from app.core.errors import AppError, database_unavailable, error_body
 from app.deps import ClientKey, RuntimeDep, SessionDep
 from app.feedback import service as feedback_service
 from app.feedback.schemas import FeedbackOut, MessageFeedbackIn
-from app.openai_compat import service, streaming
+from app.openai_compat import images, service, streaming
 from app.openai_compat.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 
 _ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
@@ -103,7 +103,9 @@ async def chat_completions(
     body: ChatCompletionRequest, key: V1Key, rt: RuntimeDep
 ) -> ChatCompletion | Response:
     service.check_model(body.model)
-    req = await run_in_threadpool(service.prepare, rt, key, body)
+    # Read (and refused) before anything is stored for the turn.
+    pictures = await images.read(service.last_user(body), rt.settings.vision)
+    req = await run_in_threadpool(service.prepare, rt, key, body, pictures)
     if not body.stream:
         return await service.complete(rt, req)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.attachments.intake import CleanImage
 from app.auth.models import ApiKey
 from app.conversation import service as conversation_service
 from app.conversation.models import MessageRole
@@ -42,6 +43,7 @@ from app.openai_compat.schemas import (
     AssistantMessage,
     ChatCompletion,
     ChatCompletionRequest,
+    ChatMessage,
     Choice,
     KefuTurn,
     ModelCard,
@@ -72,17 +74,27 @@ def check_model(model: str) -> None:
         )
 
 
-def customer_text(body: ChatCompletionRequest, settings: Settings) -> str:
-    """The customer's turn: the last user message, checked as a turn would check it (before
-    anything is stored for it)."""
+def last_user(body: ChatCompletionRequest) -> ChatMessage:
     last = next((m for m in reversed(body.messages) if m.role == "user"), None)
     if last is None:
         raise Unprocessable("messages must contain a user message", details={"param": "messages"})
+    return last
+
+
+def customer_text(
+    body: ChatCompletionRequest, settings: Settings, *, with_images: bool = False
+) -> str:
+    """The customer's turn: the last user message, checked as a turn would check it (before
+    anything is stored for it)."""
+    last = last_user(body)
     limit = settings.limits.max_message_chars
     for earlier in body.messages:
         if earlier is not last:
             # Earlier turns seed the stored history: refused here, not in the database.
             require_text(earlier.text(), param="messages")
+    if with_images and not last.text().strip():
+        require_text(last.text(), param="messages")
+        return ""  # the images are the message
     return message_text(last.text(), limit=limit, param="messages")
 
 
@@ -126,10 +138,15 @@ def _earlier_turns(body: ChatCompletionRequest, settings: Settings) -> list[tupl
     return [(role, text) for role, text in turns if text][-keep:]
 
 
-def prepare(runtime: Runtime, key: ApiKey, body: ChatCompletionRequest) -> TurnRequest:
+def prepare(
+    runtime: Runtime,
+    key: ApiKey,
+    body: ChatCompletionRequest,
+    images: tuple[CleanImage, ...] = (),
+) -> TurnRequest:
     """The turn this request asks for; seeds a new conversation from the earlier messages
     when none continues. Blocking: run it in a worker thread."""
-    text = customer_text(body, runtime.settings)
+    text = customer_text(body, runtime.settings, with_images=bool(images))
     user = external_user_id(key.id, body.user)
     conversation_id = body.conversation_id
     with runtime.session_factory.begin() as db_session:
@@ -174,6 +191,7 @@ def prepare(runtime: Runtime, key: ApiKey, body: ChatCompletionRequest) -> TurnR
         conversation_id=conversation_id,
         external_user_id=user,
         client_message_id=body.client_message_id,
+        images=images,
     )
 
 

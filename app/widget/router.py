@@ -33,7 +33,7 @@ KEEPALIVE_SECONDS = 15.0
 _ASSETS = {"frame.js": "application/javascript", "frame.css": "text/css"}
 _FRAME_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}"
+    "img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}"
 )
 _STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 VISITOR_TOKEN = "X-Kefu-Visitor-Token"
@@ -218,6 +218,7 @@ async def post_message(
         external_user_id=service.external_user_id(key.id, visitor),
         customer_id=customer_id,
         client_message_id=body.client_message_id,
+        attachment_ids=tuple(body.attachment_ids),
     )
     return StreamingResponse(
         sse.turn_stream(runtime, req, keepalive=KEEPALIVE_SECONDS),

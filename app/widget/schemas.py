@@ -17,6 +17,9 @@ class WidgetMessageIn(BaseModel):
     visitor_id: str | None = Field(None, pattern=_CLIENT_ID)
     conversation_id: str | None = Field(None, max_length=64)
     identity: str | None = Field(None, max_length=1024)
+    # Images uploaded first (POST /widget/api/uploads) that this message carries; with
+    # them the text may be empty.
+    attachment_ids: list[int] = Field(default_factory=list, max_length=16)
 
 
 class WidgetMessageOut(BaseModel):
@@ -28,6 +31,9 @@ class WidgetMessageOut(BaseModel):
     created_at: datetime
     agent: str | None = Field(None, description="A human agent's message: the agent's name.")
     feedback: str | None = Field(None, description="A bot answer: the visitor's rating (up/down).")
+    attachments: list[int] = Field(
+        default_factory=list, description="Ids of the images the message carries."
+    )
 
 
 class WidgetHistory(BaseModel):

@@ -15,6 +15,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.attachments import service as attachment_service
 from app.auth import origins
 from app.auth import service as auth_service
 from app.auth.models import ApiKey, Role
@@ -23,7 +24,7 @@ from app.conversation.models import Conversation, ConversationStatus, Message, M
 from app.core.config import Settings
 from app.core.errors import AppError, Forbidden, NotFound, Unauthorized, Unprocessable
 from app.core.ratelimit import RateLimiter
-from app.core.text import message_text
+from app.core.text import message_text, require_text
 from app.feedback import service as feedback_service
 from app.widget import identity
 from app.widget.schemas import WidgetHistory, WidgetMessageIn, WidgetMessageOut
@@ -216,7 +217,22 @@ def plan_turn(
     """The conversation the message goes to (None: a new one). Refuses before streaming
     whatever would fail, so errors get a JSON envelope. Retries of a message are the turn's
     business: it replays, waits for or answers them."""
-    message_text(body.text, limit=settings.limits.max_message_chars)
+    if body.attachment_ids and not body.text.strip():
+        require_text(body.text)  # the images are the message
+    else:
+        message_text(body.text, limit=settings.limits.max_message_chars)
+    if body.attachment_ids:
+        # Refused here, before the stream starts, so the error has its JSON envelope.
+        if len(body.attachment_ids) > settings.vision.max_images_per_turn:
+            raise Unprocessable(
+                f"at most {settings.vision.max_images_per_turn} images in one message",
+                code="too_many_images",
+            )
+        attachment_service.unsent_uploads(
+            db_session=db_session,
+            attachment_ids=body.attachment_ids,
+            owner=external_user_id(key.id, visitor),
+        )
     if body.conversation_id:
         conv: Conversation | None = owned_conversation(
             db_session=db_session, key=key, conversation_id=body.conversation_id, visitor=visitor
@@ -244,6 +260,9 @@ def history(*, db_session: Session, conversation: Conversation, limit: int = 200
         .limit(limit)
     ).all()
     rated = feedback_service.for_messages(db_session=db_session, message_ids=[m.id for m in rows])
+    images = attachment_service.ids_by_message(
+        db_session=db_session, message_ids=[m.id for m in rows]
+    )
     return WidgetHistory(
         conversation_id=conversation.id,
         status=conversation.status.value,
@@ -257,6 +276,7 @@ def history(*, db_session: Session, conversation: Conversation, limit: int = 200
                 created_at=m.created_at,
                 agent=m.author if m.role == MessageRole.AGENT else None,
                 feedback=rated[m.id].rating.value if m.id in rated else None,
+                attachments=images.get(m.id, []),
             )
             for m in reversed(rows)
         ],

@@ -5,7 +5,8 @@ Tokens are issued as ``tok-1``, ``tok-2``...; only the latest is valid, so ``rev
 the next send fail with errcode 40001 the way Tencent does when a token is invalidated
 elsewhere (``revoke(42001)``: the way it refuses an expired one). ``fail_next(...)`` queues
 plain failures (an HTTP status or an errcode) for the next sends; ``kf_pages`` queues
-``sync_msg`` answers.
+``sync_msg`` answers; ``media`` holds the files ``cgi-bin/media/get`` serves by media id
+(an unknown id gets errcode 40007, as from Tencent).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 TOKEN_PATHS = {"/cgi-bin/token", "/cgi-bin/gettoken"}
 SEND_PATHS = {"/cgi-bin/message/custom/send", "/cgi-bin/message/send", "/cgi-bin/kf/send_msg"}
 SYNC_PATH = "/cgi-bin/kf/sync_msg"
+MEDIA_PATH = "/cgi-bin/media/get"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class TencentServer:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.kf_pages: deque[dict[str, Any]] = deque()
+        self.media: dict[str, bytes] = {}
         self._failures: deque[int | tuple[str, int]] = deque()
         self._issued = 0
         self._valid: str | None = None
@@ -62,9 +65,13 @@ class TencentServer:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 body = json.loads(raw) if raw else None
                 status, reply = server._answer(Call(method, url.path, query, body))
-                data = json.dumps(reply).encode()
+                kind = "application/json"
+                if isinstance(reply, bytes):
+                    data, kind = reply, "image/jpeg"
+                else:
+                    data = json.dumps(reply).encode()
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", kind)
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -91,6 +98,7 @@ class TencentServer:
         with self._lock:
             self.calls.clear()
             self.kf_pages.clear()
+            self.media.clear()
             self._failures.clear()
 
     def revoke(self, errcode: int = 40001) -> None:
@@ -132,15 +140,23 @@ class TencentServer:
 
     # -- behaviour ---------------------------------------------------------------------
 
-    def _answer(self, call: Call) -> tuple[int, dict[str, Any]]:
+    def _answer(self, call: Call) -> tuple[int, dict[str, Any] | bytes]:
         with self._lock:
             status, reply = self._reply(call)
-            result = status if status != 200 else int(reply.get("errcode") or 0)
+            errcode = 0 if isinstance(reply, bytes) else int(reply.get("errcode") or 0)
+            result = status if status != 200 else errcode
             self.calls.append(dataclasses.replace(call, result=result))
             return status, reply
 
-    def _reply(self, call: Call) -> tuple[int, dict[str, Any]]:
+    def _reply(self, call: Call) -> tuple[int, dict[str, Any] | bytes]:
         """Called with the lock held."""
+        if call.path == MEDIA_PATH:
+            if call.query.get("access_token", "") != self._valid:
+                return 200, {"errcode": 40001, "errmsg": "invalid credential"}
+            found = self.media.get(call.query.get("media_id", ""))
+            return (
+                (200, found) if found else (200, {"errcode": 40007, "errmsg": "invalid media_id"})
+            )
         if call.path in TOKEN_PATHS:
             if not (call.query.get("secret") or call.query.get("corpsecret")):
                 return 200, {"errcode": 40125, "errmsg": "invalid appsecret"}

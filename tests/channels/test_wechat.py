@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from app.attachments.vision import prompts
 from app.channels.tencent import payload
 from app.channels.tencent.crypto import MsgCrypt, sha1_signature
 from app.channels.wechat.service import UNSUPPORTED
@@ -102,10 +103,14 @@ def test_subscribe_and_unsupported_types(client: TestClient, bot: Runtime, plain
     assert status == 200 and bot.settings.company_name in welcome and "转人工" in welcome
 
     before = message_count(bot)
-    for kind in ("voice", "location", "image"):
+    for kind in ("voice", "location"):
         xml = wx.text_message("", user=openid, msg_id=msg_id(), msg_type=kind)
         status, body = post_plain(client, xml)
         assert status == 200 and payload.parse(body)["Content"] == UNSUPPORTED
+    # An image Tencent no longer serves (unknown MediaId, no PicUrl): said so, nothing kept.
+    xml = wx.message("image", user=openid, msg_id=msg_id(), MediaId="expired-media")
+    status, body = post_plain(client, xml)
+    assert status == 200 and payload.parse(body)["Content"] == prompts().text("refused", "zh")
     too_long = wx.text_message("长" * 5000, user=openid, msg_id=msg_id())
     status, body = post_plain(client, too_long)
     assert "消息太长了" in payload.parse(body)["Content"]

@@ -30,7 +30,7 @@ def compose() -> dict[str, Any]:
 def test_every_service_is_present_with_a_health_check(compose: dict[str, Any]) -> None:
     services = compose["services"]
     expected = {"api", "worker", "postgres", "redis", "milvus", "etcd", "minio", "vllm"}
-    assert expected | {"embedding", "reranker"} <= set(services)
+    assert expected | {"embedding", "reranker", "vl"} <= set(services)
     for name, svc in services.items():
         assert "healthcheck" in svc and svc["healthcheck"]["test"], f"{name} has no health check"
 
@@ -47,6 +47,7 @@ def test_kefu_env_points_at_the_other_services(
         "KEFU_REDIS_URL": "redis",
         "KEFU_CELERY_BROKER_URL": "redis",
         "KEFU_LLM_BASE_URL": "vllm",
+        "KEFU_VL_BASE_URL": "vl",
         "KEFU_EMBEDDING_BASE_URL": "embedding",
         "KEFU_RERANKER_BASE_URL": "reranker",
     }

@@ -31,6 +31,12 @@ class TencentApiError(Exception):
         self.errmsg = errmsg
 
 
+class MediaTooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"media is over {size} bytes")
+        self.size = size
+
+
 class TencentApi(ABC):
     def __init__(self, *, http: httpx.AsyncClient, cache: Cache, base_url: str) -> None:
         self._http = http
@@ -78,6 +84,37 @@ class TencentApi(ABC):
             await run_in_threadpool(self._cache.delete, self.token_key)
             token = await self.access_token(stale=token)
             return await self._post(path, body, token)
+
+    async def media(self, media_id: str, *, limit: int) -> bytes:
+        """A file customers sent (``cgi-bin/media/get``, WeChat and WeCom alike), at most
+        ``limit`` bytes; one refresh and retry when the token is refused."""
+        token = await self.access_token()
+        try:
+            return await self._media(media_id, token, limit)
+        except TencentApiError as exc:
+            if exc.errcode not in TOKEN_ERRORS:
+                raise
+            await run_in_threadpool(self._cache.delete, self.token_key)
+            token = await self.access_token(stale=token)
+            return await self._media(media_id, token, limit)
+
+    async def _media(self, media_id: str, token: str, limit: int) -> bytes:
+        params = {"access_token": token, "media_id": media_id}
+        async with self._http.stream(
+            "GET", self._base + "/cgi-bin/media/get", params=params
+        ) as resp:
+            kind = resp.headers.get("content-type", "")
+            if resp.status_code != 200 or "json" in kind or kind.startswith("text/"):
+                # Errors come back as JSON (a 200 with an errcode): never a file.
+                await resp.aread()
+                _checked(resp)
+                raise TencentApiError(-1, f"media/get answered {resp.status_code} {kind}")
+            data = bytearray()
+            async for chunk in resp.aiter_bytes():
+                data += chunk
+                if len(data) > limit:
+                    raise MediaTooLarge(len(data))
+            return bytes(data)
 
     async def _post(self, path: str, body: dict[str, Any], token: str) -> dict[str, Any]:
         resp = await self._http.post(self._base + path, params={"access_token": token}, json=body)

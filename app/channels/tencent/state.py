@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 import httpx
 from starlette.concurrency import run_in_threadpool
 
+from app.attachments import vision
 from app.channels.tencent.api import WeChatApi, WeComApi
 from app.channels.tencent.callback import DEDUP_TTL, fits_one_message, split_text
+from app.channels.tencent.images import ImageLoader
 from app.channels.tencent.lease import Lease
 from app.channels.tencent.sources import with_sources
 from app.conversation.schemas import TurnOutcome, TurnRequest
@@ -104,7 +107,13 @@ class TencentChannels:
 
     # -- answering ---------------------------------------------------------------------
 
-    async def _answer(self, req: TurnRequest) -> str:
+    async def _answer(self, req: TurnRequest, load: ImageLoader | None = None) -> str:
+        if load is not None:
+            try:
+                req = replace(req, images=(await load(),))
+            except AppError as exc:
+                log.info("image refused", extra={"channel": req.channel, "code": exc.code})
+                return vision.prompts().text("refused", "zh")
         try:
             out = await self.run_turn(self.runtime, req)
         except AppError as exc:
@@ -119,13 +128,20 @@ class TencentChannels:
         return with_sources(out.answer.strip(), out.citations)
 
     async def answer_within(
-        self, req: TurnRequest, *, budget: float, send: Sender | None, lease: Lease | None = None
+        self,
+        req: TurnRequest,
+        *,
+        budget: float,
+        send: Sender | None,
+        lease: Lease | None = None,
+        load: ImageLoader | None = None,
     ) -> str | None:
         """The answer when it is ready within ``budget`` seconds and fits one passive reply;
         otherwise None, and the answer follows through ``send`` when it is ready. ``lease``,
         the message's claim, is held until the answer is given and then marked done (passive,
-        for an answer in the response: a retry gets it again, see tencent.lease)."""
-        turn = self.spawn(self._answer(req))
+        for an answer in the response: a retry gets it again, see tencent.lease). ``load``
+        fetches the message's image first, within the same budget."""
+        turn = self.spawn(self._answer(req, load))
         try:
             done, _ = await asyncio.wait({turn}, timeout=max(0.0, budget))
         except asyncio.CancelledError:
@@ -142,10 +158,15 @@ class TencentChannels:
         return None
 
     def answer_later(
-        self, req: TurnRequest, *, send: Sender | None, lease: Lease | None = None
+        self,
+        req: TurnRequest,
+        *,
+        send: Sender | None,
+        lease: Lease | None = None,
+        load: ImageLoader | None = None,
     ) -> None:
         """Answer in the background, through ``send`` (channels that never reply passively)."""
-        self.spawn(self.deliver_later(self.spawn(self._answer(req)), send, lease))
+        self.spawn(self.deliver_later(self.spawn(self._answer(req, load)), send, lease))
 
     async def deliver_later(
         self, turn: Awaitable[str], send: Sender | None, lease: Lease | None = None

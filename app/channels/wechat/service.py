@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from app.channels.tencent import images
 from app.channels.tencent.callback import ChannelNotConfigured
 from app.channels.tencent.crypto import MsgCrypt
 from app.channels.tencent.lease import acquire
@@ -77,8 +78,11 @@ def dedup_key(fields: dict[str, str]) -> str:
 
 
 def customer_text(fields: dict[str, str]) -> str | None:
-    """What the customer said, for the message types the bot understands."""
+    """What the customer said, for the message types the bot understands (an image says
+    nothing in words: "")."""
     kind = fields.get("MsgType", "")
+    if kind == "image":
+        return ""
     if kind == "text":
         return fields.get("Content") or None
     if kind == "voice":  # WeChat's speech recognition, when the account has it switched on
@@ -132,6 +136,14 @@ async def handle(
         return UNSUPPORTED
     log.info("wechat message", extra={"chars": len(text), "preview": mask_pii(text[:40])})
     api = channels.wechat
+    load = None
+    if fields.get("MsgType") == "image":
+        load = images.loader(
+            api,
+            settings.vision,
+            media_id=fields.get("MediaId", ""),
+            pic_url=fields.get("PicUrl", ""),
+        )
 
     async def send(content: str) -> None:
         assert api is not None
@@ -144,7 +156,9 @@ async def handle(
         client_message_id=fields.get("MsgId") or None,
     )
     budget = settings.channels.wechat_reply_budget - (time.monotonic() - started)
-    return await channels.answer_within(req, budget=budget, send=send if api else None, lease=lease)
+    return await channels.answer_within(
+        req, budget=budget, send=send if api else None, lease=lease, load=load
+    )
 
 
 async def deliver_agent_message(channels: TencentChannels, event: dict[str, object]) -> None:

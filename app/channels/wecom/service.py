@@ -12,7 +12,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from app.channels import cursors
-from app.channels.tencent import payload
+from app.channels.tencent import images, payload
 from app.channels.tencent.callback import DEDUP_TTL, ChannelNotConfigured
 from app.channels.tencent.crypto import MsgCrypt
 from app.channels.tencent.state import TencentChannels
@@ -89,16 +89,24 @@ async def handle(channels: TencentChannels, fields: dict[str, str]) -> None:
         if fields.get("Event") == "subscribe" and sender is not None:
             channels.spawn(channels.send(sender, welcome(channels.runtime.settings)))
         return
-    if kind != "text" or not fields.get("Content"):
+    load = None
+    if kind == "image":
+        load = images.loader(
+            api,
+            channels.runtime.settings.vision,
+            media_id=fields.get("MediaId", ""),
+            pic_url=fields.get("PicUrl", ""),
+        )
+    elif kind != "text" or not fields.get("Content"):
         if sender is not None:
             channels.spawn(channels.send(sender, UNSUPPORTED))
         return
-    text = fields["Content"]
+    text = fields.get("Content", "") if load is None else ""
     log.info("wecom message", extra={"chars": len(text), "preview": mask_pii(text[:40])})
     req = TurnRequest(
         channel=CHANNEL, text=text, external_user_id=userid, client_message_id=fields.get("MsgId")
     )
-    channels.answer_later(req, send=sender)
+    channels.answer_later(req, send=sender, load=load)
 
 
 def kf_user(open_kfid: str, external_userid: str) -> str:
@@ -172,17 +180,22 @@ async def _kf_message(channels: TencentChannels, msg: dict[str, Any], *, oldest:
     async def send(content: str) -> None:
         await api.kf_send_text(open_kfid=open_kfid, external_userid=external, content=content)
 
-    text = (msg.get("text") or {}).get("content") if msg.get("msgtype") == "text" else None
-    if not text:
+    kind = msg.get("msgtype")
+    text = (msg.get("text") or {}).get("content") if kind == "text" else None
+    media_id = str((msg.get("image") or {}).get("media_id") or "") if kind == "image" else ""
+    if not text and not media_id:
         channels.spawn(channels.send(send, UNSUPPORTED))
         return
+    load = None
+    if media_id:
+        load = images.loader(api, channels.runtime.settings.vision, media_id=media_id, pic_url="")
     req = TurnRequest(
         channel=KF_CHANNEL,
-        text=str(text),
+        text=str(text or ""),
         external_user_id=kf_user(open_kfid, external),
         client_message_id=str(msg["msgid"]),
     )
-    channels.answer_later(req, send=send)
+    channels.answer_later(req, send=send, load=load)
 
 
 async def deliver_agent_message(channels: TencentChannels, event: dict[str, Any]) -> None:

@@ -22,7 +22,10 @@
       tooLong: "消息太长了（最多 {n} 字）", welcome: "您好，我是{bot}，有什么可以帮您？",
       cite: "查看来源 {n}", page: "第 {n} 页", tool: "正在为您查询…",
       helpful: "有帮助", unhelpful: "没有帮助", thanks: "感谢您的反馈",
-      comment: "哪里不满意？（选填）", commentSend: "提交"
+      comment: "哪里不满意？（选填）", commentSend: "提交",
+      attach: "发送图片（也可粘贴或拖入）", image: "图片", remove: "移除图片",
+      imageTooLarge: "图片太大了，请换一张小一些的图片", notImage: "只能发送图片（JPEG、PNG、GIF、WebP）",
+      uploading: "图片还在上传，请稍候…", tooManyImages: "一次最多发送 {n} 张图片"
     },
     en: {
       title: "Customer support", close: "Close chat", send: "Send", input: "Type your question",
@@ -35,7 +38,10 @@
       welcome: "Hi, I'm {bot}. How can I help?", cite: "Show source {n}", page: "page {n}",
       tool: "Looking that up…", helpful: "Helpful", unhelpful: "Not helpful",
       thanks: "Thanks for your feedback", comment: "What was wrong? (optional)",
-      commentSend: "Send"
+      commentSend: "Send", attach: "Attach an image (or paste or drop one)", image: "Image",
+      remove: "Remove image", imageTooLarge: "That image is too large, please pick a smaller one",
+      notImage: "Only images can be sent (JPEG, PNG, GIF, WebP)",
+      uploading: "The image is still uploading…", tooManyImages: "At most {n} images at once"
     }
   }[cfg.lang];
 
@@ -220,6 +226,19 @@
     log.appendChild(this.wrap);
     scrollDown();
   }
+  // Thumbnails above the bubble (object URLs: the images are fetched with the frame's headers).
+  Message.prototype.showImages = function (urls) {
+    if (!urls.length) return;
+    var box = this.thumbs || el("div", "thumbs");
+    urls.forEach(function (url) {
+      var img = el("img");
+      img.src = url;
+      img.alt = STR.image;
+      box.appendChild(img);
+    });
+    if (!this.thumbs) { this.wrap.insertBefore(box, this.bubble); this.thumbs = box; }
+    scrollDown();
+  };
   Message.prototype.render = function () {
     var ctx = { byN: {}, marked: {}, details: null };
     this.citations.forEach(function (c) { ctx.byN[c.n] = c; });
@@ -315,6 +334,11 @@
     msg.text = m.content;
     msg.citations = m.citations || [];
     msg.render();
+    if (m.attachments && m.attachments.length) {
+      // An image sent alone is stored with a placeholder text: the thumbnail says it better.
+      if (m.content === "[图片]" || m.content === "[image]") msg.bubble.hidden = true;
+      loadImages(msg, m.attachments);
+    }
     if (m.role === "assistant" && conversationId) feedbackBar(msg, conversationId, m.id, m.feedback);
     return msg;
   }
@@ -432,20 +456,114 @@
     })();
   }
 
+  async function loadImages(msg, ids) {
+    var cid = conversationId;
+    var urls = [];
+    for (var i = 0; i < ids.length; i++) {
+      try {
+        var res = await fetch("api/conversations/" + encodeURIComponent(cid) + "/attachments/" + ids[i], { headers: headers() });
+        if (res.ok) urls.push(URL.createObjectURL(await res.blob()));
+      } catch (e) { /* a missing thumbnail is not worth an error */ }
+    }
+    msg.showImages(urls);
+  }
+
+  // --- images: uploaded as soon as chosen, pasted or dropped (with progress), sent by id
+  var MAX_IMAGES = 4;
+  var tray = document.getElementById("kefu-tray");
+  var attachBtn = document.getElementById("kefu-attach");
+  var fileInput = document.getElementById("kefu-file");
+  var pending = [];
+  attachBtn.setAttribute("aria-label", STR.attach);
+  attachBtn.title = STR.attach;
+  attachBtn.addEventListener("click", function () { fileInput.click(); });
+  fileInput.addEventListener("change", function () { addFiles(fileInput.files); fileInput.value = ""; });
+  input.addEventListener("paste", function (e) {
+    var files = e.clipboardData ? e.clipboardData.files : null;
+    if (files && files.length) { e.preventDefault(); addFiles(files); }
+  });
+  document.addEventListener("dragover", function (e) { e.preventDefault(); });
+  document.addEventListener("drop", function (e) {
+    e.preventDefault();
+    if (e.dataTransfer && e.dataTransfer.files.length) addFiles(e.dataTransfer.files);
+  });
+  function addFiles(files) {
+    Array.prototype.forEach.call(files, function (file) {
+      if (pending.length >= MAX_IMAGES) { setStatus(fmt(STR.tooManyImages, { n: MAX_IMAGES })); return; }
+      upload(file);
+    });
+  }
+  function dropPending(p) {
+    pending = pending.filter(function (q) { return q !== p; });
+    if (p.xhr && p.id == null) p.xhr.abort();
+    p.item.remove();
+    tray.hidden = !pending.length;
+  }
+  function upload(file) {
+    var p = { url: URL.createObjectURL(file), id: null, failed: false, xhr: new XMLHttpRequest() };
+    p.item = el("div", "tray-item");
+    var img = el("img");
+    img.src = p.url;
+    img.alt = STR.image;
+    var bar = el("progress");
+    bar.max = 100;
+    bar.value = 0;
+    var remove = el("button", "tray-remove", "\u00d7");
+    remove.type = "button";
+    remove.setAttribute("aria-label", STR.remove);
+    remove.addEventListener("click", function () { dropPending(p); });
+    p.item.appendChild(img);
+    p.item.appendChild(bar);
+    p.item.appendChild(remove);
+    tray.appendChild(p.item);
+    tray.hidden = false;
+    pending.push(p);
+    var xhr = p.xhr;
+    xhr.open("POST", "api/uploads");
+    var h = headers();
+    for (var k in h) xhr.setRequestHeader(k, h[k]);
+    xhr.upload.onprogress = function (e) { if (e.lengthComputable) bar.value = Math.round(100 * e.loaded / e.total); };
+    xhr.onload = function () {
+      keepVisitor({ headers: { get: function (n) { return xhr.getResponseHeader(n); } } });
+      var body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
+      if (xhr.status === 201 && body) {
+        p.id = body.attachment_id;
+        bar.value = 100;
+        p.item.classList.add("done");
+        if (statusLine.textContent === STR.uploading) setStatus("");
+      } else uploadFailed(p, body && body.error ? body.error.code : "");
+    };
+    xhr.onerror = function () { uploadFailed(p, ""); };
+    var data = new FormData();
+    data.append("image", file, file.name || "image");
+    xhr.send(data);
+  }
+  function uploadFailed(p, code) {
+    var message = code === "image_too_large" || code === "image_too_many_pixels" ? STR.imageTooLarge
+      : code === "not_an_image" || code === "invalid_image" ? STR.notImage : STR.error;
+    dropPending(p);
+    setStatus(message);
+    announce(message);
+  }
+
   // --- sending: one client id per message, reused by retries so it is answered once
-  async function send(text) {
+  async function send(text, images) {
+    images = images || [];
     var clientId = randomId();
     rendered["c:" + clientId] = true;
     var mine = new Message("user", STR.you);
     mine.text = text;
-    mine.render();
+    if (text) mine.render();
+    else mine.bubble.hidden = true;
+    mine.showImages(images.map(function (p) { return p.url; }));
     var reply = new Message("bot", cfg.bot);
     reply.render();
     busy = true;
     log.setAttribute("aria-busy", "true");
     try {
       await initialised;
-      await deliver(text, clientId, reply);
+      await deliver(text, clientId, reply, images.map(function (p) { return p.id; }));
     } finally {
       busy = false;
       log.setAttribute("aria-busy", "false");
@@ -453,7 +571,7 @@
     }
   }
 
-  async function deliver(text, clientId, reply) {
+  async function deliver(text, clientId, reply, attachmentIds) {
     var resets = 0;
     for (var attempt = 0; attempt < 4; attempt++) {
       if (attempt) {
@@ -467,7 +585,8 @@
           headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
           body: JSON.stringify({
             text: text, client_message_id: clientId,
-            conversation_id: conversationId, identity: identity
+            conversation_id: conversationId, identity: identity,
+            attachment_ids: attachmentIds || []
           })
         });
       } catch (e) { continue; }
@@ -531,10 +650,16 @@
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     var text = input.value.trim();
-    if (!text || busy) return;
+    if (busy) return;
+    if (pending.some(function (p) { return p.id == null; })) { setStatus(STR.uploading); return; }
+    var images = pending.slice();
+    if (!text && !images.length) return;
     if (text.length > cfg.max) { setStatus(fmt(STR.tooLong, { n: cfg.max })); return; }
     input.value = "";
-    send(text);
+    pending = [];
+    tray.textContent = "";
+    tray.hidden = true;
+    send(text, images);
   });
   input.addEventListener("keydown", function (e) {
     // isComposing: Enter also confirms a Chinese IME candidate; that must not send.
