@@ -3,6 +3,7 @@
 from app.auth.models import ApiKey
 from app.channels.models import ChannelCursor as ChannelCursor
 from app.channels.models import OwedAnswer as OwedAnswer
+from app.console.models import ConsoleUser
 from app.conversation.models import Conversation, Message, TurnTrace
 from app.customers.models import (
     Bill,
@@ -21,6 +22,7 @@ __all__ = [
     "ApiKey",
     "Bill",
     "BillItem",
+    "ConsoleUser",
     "Conversation",
     "Customer",
     "Document",
