@@ -15,13 +15,21 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from app.console import auth_routes, knowledge_routes, users_routes
+from app.console import (
+    auth_routes,
+    faq_routes,
+    knowledge_routes,
+    settings_routes,
+    users_routes,
+)
 from app.console.errors import install_error_pages
 from app.console.web import STATIC_DIR, STATIC_PREFIX
 
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
     auth_routes.router,
     knowledge_routes.router,
+    faq_routes.router,
+    settings_routes.router,
     users_routes.router,
 )
 
