@@ -8,12 +8,11 @@ knowledge base "shop" with the widget tests' FAQ sheet.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from app.console.models import ConsoleRole
 from app.main import create_app
@@ -21,7 +20,9 @@ from app.runtime import Runtime
 from tests.console.support import PASSWORD, make_user
 from tests.widget.conftest import ARTIFACTS, FAQ, Server, build_runtime
 
-CHROMIUM = os.environ.get("KEFU_CHROMIUM", "/usr/bin/chromium")
+# The widget tests' headless Chromium (one per module), reused rather than copied.
+from tests.widget.test_browser import browser as browser
+
 SCREENSHOTS = ARTIFACTS / "console"
 TIMEOUT_MS = 30_000
 ADMIN, AGENT = "ada", "bo"
@@ -42,20 +43,6 @@ def console_runtime(
 def console_url(console_runtime: Runtime) -> Iterator[str]:
     with Server(create_app(runtime=console_runtime)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 def new_page(browser: Browser, console_url: str) -> tuple[BrowserContext, Page]:
