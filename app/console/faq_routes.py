@@ -4,14 +4,16 @@ to the list, which shows the pair's file being indexed until the new version is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from app.console.dependencies import AdminUser
+from app.console.dependencies import AdminUser, ConsolePrincipal
 from app.console.web import render
 from app.core.errors import AppError
 from app.deps import RuntimeDep, SessionDep
@@ -34,7 +36,7 @@ def _lines(text: str) -> tuple[str, ...]:
 
 def _page(
     request: Request,
-    user: AdminUser,
+    user: ConsolePrincipal,
     db_session: Session,
     runtime: Runtime,
     kb: KnowledgeBase | None,
@@ -82,75 +84,89 @@ def faq_page(
     return _page(request, user, db_session, runtime, current, query=q[:200])
 
 
-def _back(kb: KnowledgeBase) -> Response:
-    return RedirectResponse("/console/faq?" + urlencode({"kb": kb.id, "saved": 1}), status_code=303)
+@dataclass
+class Editing:
+    """What every FAQ change needs: who asks, on which knowledge base, and how to answer."""
+
+    request: Request
+    kb: KnowledgeBase
+    user: ConsolePrincipal
+    db_session: Session
+    runtime: Runtime
+
+    def save(self, change: Callable[[], object]) -> Response:
+        """Apply ``change``; back to the list, or the page with the reason it was refused."""
+        try:
+            change()
+        except AppError as exc:
+            self.db_session.rollback()
+            return _page(
+                self.request,
+                self.user,
+                self.db_session,
+                self.runtime,
+                self.kb,
+                error=exc.message,
+                status_code=exc.status_code,
+            )
+        return RedirectResponse(
+            "/console/faq?" + urlencode({"kb": self.kb.id, "saved": 1}), status_code=303
+        )
 
 
-def _refused(
-    request: Request,
-    user: AdminUser,
-    db_session: Session,
-    runtime: Runtime,
-    kb: KnowledgeBase,
-    exc: AppError,
-) -> HTMLResponse:
-    db_session.rollback()
-    return _page(
-        request, user, db_session, runtime, kb, error=exc.message, status_code=exc.status_code
-    )
-
-
-@router.post("/kbs/{kb}/pairs")
-def add_pair(
+def editing(
     request: Request,
     kb: KnowledgeBaseDep,
     user: AdminUser,
     db_session: SessionDep,
     runtime: RuntimeDep,
+) -> Editing:
+    return Editing(request, kb, user, db_session, runtime)
+
+
+EditingDep = Annotated[Editing, Depends(editing)]
+
+
+@router.post("/kbs/{kb}/pairs")
+def add_pair(
+    edit: EditingDep,
     question: Question,
     answer: Answer,
     paraphrases: Paraphrases = "",
     document_id: Annotated[int | None, Form()] = None,
 ) -> Response:
     pair = faqs.FaqPair(question, answer, _lines(paraphrases))
-    try:
-        faqs.add(db_session=db_session, runtime=runtime, kb=kb, pair=pair, document_id=document_id)
-    except AppError as exc:
-        return _refused(request, user, db_session, runtime, kb, exc)
-    return _back(kb)
+    return edit.save(
+        lambda: faqs.add(
+            db_session=edit.db_session,
+            runtime=edit.runtime,
+            kb=edit.kb,
+            pair=pair,
+            document_id=document_id,
+        )
+    )
 
 
 @router.post("/kbs/{kb}/pairs/{pair_id}")
 def edit_pair(
-    request: Request,
-    kb: KnowledgeBaseDep,
+    edit: EditingDep,
     pair_id: str,
-    user: AdminUser,
-    db_session: SessionDep,
-    runtime: RuntimeDep,
     question: Question,
     answer: Answer,
     paraphrases: Paraphrases = "",
 ) -> Response:
     pair = faqs.FaqPair(question, answer, _lines(paraphrases))
-    try:
-        faqs.update(db_session=db_session, runtime=runtime, kb=kb, pair_id=pair_id, pair=pair)
-    except AppError as exc:
-        return _refused(request, user, db_session, runtime, kb, exc)
-    return _back(kb)
+    return edit.save(
+        lambda: faqs.update(
+            db_session=edit.db_session, runtime=edit.runtime, kb=edit.kb, pair_id=pair_id, pair=pair
+        )
+    )
 
 
 @router.post("/kbs/{kb}/pairs/{pair_id}/delete")
-def delete_pair(
-    request: Request,
-    kb: KnowledgeBaseDep,
-    pair_id: str,
-    user: AdminUser,
-    db_session: SessionDep,
-    runtime: RuntimeDep,
-) -> Response:
-    try:
-        faqs.delete(db_session=db_session, runtime=runtime, kb=kb, pair_id=pair_id)
-    except AppError as exc:
-        return _refused(request, user, db_session, runtime, kb, exc)
-    return _back(kb)
+def delete_pair(edit: EditingDep, pair_id: str) -> Response:
+    return edit.save(
+        lambda: faqs.delete(
+            db_session=edit.db_session, runtime=edit.runtime, kb=edit.kb, pair_id=pair_id
+        )
+    )

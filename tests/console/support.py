@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,9 +38,7 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def sign_in(
-    client: TestClient | httpx.Client, name: str, password: str = PASSWORD
-) -> httpx.Response:
+def sign_in(client: TestClient | httpx.Client, name: str, password: str = PASSWORD) -> Any:
     """Sign in as a browser does: the form's page first (its anonymous cookie and token)."""
     page = client.get("/console/login")
     return client.post(

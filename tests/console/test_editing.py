@@ -5,7 +5,7 @@ keys with their origins. One live runtime for the module (tests.console.conftest
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from starlette.testclient import TestClient
@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from app.auth import service as auth_service
 from app.knowledge_bases import faqs
 from app.main import create_app
+from app.routing.schemas import FaqEntry
 from app.runtime import Runtime
 from knowledge import service as knowledge_service
 from tests.console.conftest import ADMIN
@@ -69,6 +70,13 @@ def faq_pairs(admin: TestClient, q: str = "") -> str:
     return admin.get("/console/faq", params={"q": q}, headers={"Accept": "text/html"}).text
 
 
+def pairs_where(runtime: Runtime, keep: Callable[[FaqEntry], bool]) -> list[FaqEntry]:
+    with runtime.session_factory() as s:
+        kb = knowledge_service.get_kb(db_session=s, ref="shop")
+        assert kb is not None
+        return [e for e in faqs.list_pairs(db_session=s, runtime=runtime, kb=kb) if keep(e)]
+
+
 def test_faq_pairs_add_edit_and_delete(admin: TestClient, console_runtime: Runtime) -> None:
     added = admin.post(
         "/console/faq/kbs/shop/pairs",
@@ -89,14 +97,7 @@ def test_faq_pairs_add_edit_and_delete(admin: TestClient, console_runtime: Runti
     )
     assert bad.status_code == 422 and "cannot contain" in bad.text
 
-    with console_runtime.session_factory() as s:
-        kb = knowledge_service.get_kb(db_session=s, ref="shop")
-        assert kb is not None
-        [entry] = [
-            e
-            for e in faqs.list_pairs(db_session=s, runtime=console_runtime, kb=kb)
-            if e.question == "Do you ship to Macau?"
-        ]
+    [entry] = pairs_where(console_runtime, lambda e: e.question == "Do you ship to Macau?")
     assert set(entry.variants) == {"macau delivery", "ship to macau"}
     edited = admin.post(
         f"/console/faq/kbs/shop/pairs/{entry.chunk_id}",
@@ -113,14 +114,8 @@ def test_faq_pairs_add_edit_and_delete(admin: TestClient, console_runtime: Runti
     assert stale.status_code == 409 and "reload" in stale.text
     assert "Yes, in 3 days." in faq_pairs(admin, "macau")
 
-    with console_runtime.session_factory() as s:
-        kb = knowledge_service.get_kb(db_session=s, ref="shop")
-        assert kb is not None
-        [entry] = [
-            e
-            for e in faqs.list_pairs(db_session=s, runtime=console_runtime, kb=kb)
-            if e.document_id == documents(admin)["faq-editor.csv"]["id"]
-        ]
+    editor_id = documents(admin)["faq-editor.csv"]["id"]
+    [entry] = pairs_where(console_runtime, lambda e: e.document_id == editor_id)
     deleted = admin.post(
         f"/console/faq/kbs/shop/pairs/{entry.chunk_id}/delete", follow_redirects=False
     )
@@ -163,8 +158,8 @@ def test_api_keys_origins_and_revocation(admin: TestClient, console_runtime: Run
     with console_runtime.session_factory() as s:
         with pytest.raises(auth_service.RevokedKey):
             auth_service.authenticate(db_session=s, secret=secret)
-        key = auth_service.get(db_session=s, key_id=key_id)
-        assert key is not None and key.allowed_origins == [
+        stored = auth_service.get(db_session=s, key_id=key_id)
+        assert stored is not None and stored.allowed_origins == [
             "https://a.example",
             "https://*.b.example",
         ]

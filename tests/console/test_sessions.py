@@ -4,6 +4,7 @@ signing out everywhere (PostgreSQL and SQLite)."""
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
@@ -140,7 +141,7 @@ def test_a_tampered_or_forged_cookie_is_refused(client: TestClient, users: dict[
     value = client.cookies.get(COOKIE_NAME) or ""
     payload, _, signature = value.rpartition(".")
     forged = SessionCodec(
-        Settings(environment="test", secret_key="another-secret-0123456789")  # type: ignore[arg-type]
+        Settings(environment="test", secret_key=SecretStr("another-secret-0123456789"))
     ).dumps(ConsoleSession(csrf="x", user_id=users["ada"], generation=0))
     for bad in (f"{payload}.{signature[::-1]}", forged):
         client.cookies.clear()
