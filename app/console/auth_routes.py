@@ -52,7 +52,10 @@ def _login_page(
 
 
 @router.get("/login")
-def login_page(request: Request, next: str | None = None) -> Response:
+async def login_page(request: Request, next: str | None = None) -> Response:
+    if await signed_in_user(request) is not None:
+        # Already signed in: opening the form again must not end the session.
+        return RedirectResponse(safe_next(next), status_code=303)
     return _login_page(request, next_path=safe_next(next))
 
 

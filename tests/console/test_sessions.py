@@ -192,3 +192,12 @@ def test_accounts_refuse_bad_names_passwords_and_duplicates(db_session: Session)
     with pytest.raises(service.InvalidUser, match="password must be"):
         service.create(db_session=db_session, name="eve", role=ConsoleRole.AGENT, password="short")
     assert service.get_by_name(db_session=db_session, name="eve") is None
+
+
+def test_opening_the_sign_in_page_again_keeps_the_session(
+    client: TestClient, users: dict[str, int]
+) -> None:
+    sign_in(client, "ada")
+    again = client.get("/console/login?next=/console/users", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == "/console/users"
+    assert client.get("/console/users", headers=HTML).status_code == 200
