@@ -20,6 +20,8 @@ from app.auth.gate import AuthGate, carries_images, is_upload
 from app.auth.router import router as auth_router
 from app.auth.router import whoami_router
 from app.channels.tencent.router import router as tencent_router
+from app.console.router import install as install_console
+from app.console.router import is_upload as is_console_upload
 from app.conversation.warmup import warm
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
@@ -111,6 +113,7 @@ def create_app(
     app.include_router(widget_images_router)
     app.include_router(dify_router)
     app.include_router(tencent_router)
+    install_console(app)
 
     upload_limit = settings.ingestion.max_upload_bytes * 4  # several files per request
     json_limit = settings.limits.max_body_bytes
@@ -122,8 +125,9 @@ def create_app(
 
     def limit_for(scope: Scope) -> int:
         # By route, never by Content-Type: a caller chooses its Content-Type. The gate has
-        # already refused the upload route to anyone but an admin.
-        if is_upload(scope):
+        # already refused the upload route to anyone but an admin; the console's upload
+        # route reads its body only after its session check.
+        if is_upload(scope) or is_console_upload(scope):
             return upload_limit
         if not carries_images(scope):
             return json_limit

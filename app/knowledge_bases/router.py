@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as FormFile
 
-from app.core.errors import NotFound, PayloadTooLarge, Unprocessable
+from app.core.errors import NotFound
 from app.deps import AdminKey, RuntimeDep, SessionDep
 from app.knowledge_bases import service
 from app.knowledge_bases.dependencies import DocumentDep, KnowledgeBaseDep
@@ -21,6 +24,7 @@ from app.knowledge_bases.schemas import (
     UploadResponse,
     UploadResult,
 )
+from app.runtime import Runtime
 from knowledge import service as knowledge_service
 from knowledge.models import Document, DocumentStatus, KnowledgeBase
 
@@ -47,8 +51,6 @@ def list_kbs(_: AdminKey, db_session: SessionDep) -> list[KnowledgeBaseOut]:
 def create_kb(
     body: KnowledgeBaseCreate, _: AdminKey, db_session: SessionDep, runtime: RuntimeDep
 ) -> KnowledgeBaseOut:
-    if body.name.isdigit():
-        raise Unprocessable("a knowledge base name cannot be all digits (ids look like that)")
     kb = service.create_kb(
         db_session=db_session, runtime=runtime, name=body.name, description=body.description
     )
@@ -76,11 +78,20 @@ async def upload_documents(
     runtime: RuntimeDep,
     files: Annotated[list[UploadFile], File(description="One or more files")],
 ) -> UploadResponse:
+    return await receive(db_session=db_session, runtime=runtime, kb=kb, files=files)
+
+
+async def receive(
+    *, db_session: Session, runtime: Runtime, kb: KnowledgeBase, files: Sequence[FormFile]
+) -> UploadResponse:
+    """Uploaded files into the knowledge base (the admin API and the console both take
+    files this way)."""
     limit = runtime.settings.ingestion.max_upload_bytes
     with tempfile.TemporaryDirectory(dir=runtime.settings.uploads_dir, prefix=".in-") as tmp:
         # To disk in blocks: memory stays flat whatever the files weigh.
         uploads = [
-            await _spool(f, Path(tmp) / f"{i}.part", limit=limit) for i, f in enumerate(files)
+            await service.spool(f, Path(tmp) / f"{i}.part", limit=limit)
+            for i, f in enumerate(files)
         ]
         outcomes = await run_in_threadpool(
             service.upload, db_session=db_session, runtime=runtime, kb=kb, uploads=uploads
@@ -95,20 +106,6 @@ async def upload_documents(
             for o in outcomes
         ]
     )
-
-
-async def _spool(upload: UploadFile, dest: Path, *, limit: int) -> service.Upload:
-    written = 0
-    with dest.open("wb") as fh:
-        while block := await upload.read(1024 * 1024):
-            written += len(block)
-            if written > limit:
-                raise PayloadTooLarge(
-                    f"{upload.filename!r} is over the limit of {limit} bytes",
-                    details={"file": upload.filename, "limit": limit},
-                )
-            fh.write(block)
-    return service.Upload(filename=upload.filename or "", path=dest)
 
 
 @router.get("/{kb}/documents", response_model=list[DocumentOut])
