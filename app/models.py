@@ -15,12 +15,14 @@ from app.customers.models import (
     TierChange,
 )
 from app.feedback.models import MessageFeedback
+from app.handoff.models import CannedReply
 from knowledge.models import Document, IngestionJob, KnowledgeBase
 
 __all__ = [
     "ApiKey",
     "Bill",
     "BillItem",
+    "CannedReply",
     "Conversation",
     "Customer",
     "Document",
