@@ -18,6 +18,8 @@ from app.auth.gate import AuthGate, is_upload
 from app.auth.router import router as auth_router
 from app.auth.router import whoami_router
 from app.channels.tencent.router import router as tencent_router
+from app.console.router import install as install_console
+from app.console.router import is_upload as is_console_upload
 from app.conversation.warmup import warm
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
@@ -101,14 +103,16 @@ def create_app(
     app.include_router(widget_router)
     app.include_router(dify_router)
     app.include_router(tencent_router)
+    install_console(app)
 
     upload_limit = settings.ingestion.max_upload_bytes * 4  # several files per request
     json_limit = settings.limits.max_body_bytes
 
     def limit_for(scope: Scope) -> int:
         # By route, never by Content-Type: a caller chooses its Content-Type. The gate has
-        # already refused the upload route to anyone but an admin.
-        return upload_limit if is_upload(scope) else json_limit
+        # already refused the upload route to anyone but an admin; the console's upload
+        # route reads its body only after its session check.
+        return upload_limit if is_upload(scope) or is_console_upload(scope) else json_limit
 
     app.add_middleware(BodySizeLimitMiddleware, limit_for=limit_for)
     app.add_middleware(AuthGate)

@@ -3,6 +3,7 @@
 from app.auth.models import ApiKey
 from app.channels.models import ChannelCursor as ChannelCursor
 from app.channels.models import OwedAnswer as OwedAnswer
+from app.console.models import ConsoleUser
 from app.conversation.models import Conversation, Message, TurnTrace
 from app.customers.models import (
     Bill,
@@ -23,6 +24,7 @@ __all__ = [
     "Bill",
     "BillItem",
     "CannedReply",
+    "ConsoleUser",
     "Conversation",
     "Customer",
     "Document",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import chat, demo, evaluate, ingest, keys, reindex, server
+from app.cli import chat, demo, evaluate, ingest, keys, reindex, server, users
 
 cli = typer.Typer(
     name="kefu",
@@ -14,6 +14,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cli.add_typer(keys.app, name="keys")
+cli.add_typer(users.app, name="users")
 server.register(cli)
 ingest.register(cli)
 reindex.register(cli)

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -48,8 +48,15 @@ log = logging.getLogger(__name__)
 
 async def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
     """Route the message; rules, FAQ and handoff answers are complete here."""
+    return await route_message(runtime, text, history=prep.history)
+
+
+async def route_message(
+    runtime: Runtime, text: str, *, history: Sequence[tuple[str, str]] = ()
+) -> Answer:
+    """Route one message as a turn does (the console's hit-testing asks this too)."""
     start = time.perf_counter()
-    decision = await run_in_threadpool(_decide, runtime, prep, text)
+    decision = await run_in_threadpool(_decide, runtime, history, text)
     settings = runtime.settings.routing
     llm = runtime.llm
     if (
@@ -67,7 +74,7 @@ async def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
     return _answer_of(decision, text, route_ms=(time.perf_counter() - start) * 1000)
 
 
-def _decide(runtime: Runtime, prep: Prepared, text: str) -> RouteDecision:
+def _decide(runtime: Runtime, history: Sequence[tuple[str, str]], text: str) -> RouteDecision:
     with runtime.session_factory() as db_session:
         kbs = answering_kbs(runtime, db_session)
         key = (
@@ -77,7 +84,7 @@ def _decide(runtime: Runtime, prep: Prepared, text: str) -> RouteDecision:
             if kbs
             else None
         )
-    return runtime.router.route(text, history=prep.history, kb_key=key)
+    return runtime.router.route(text, history=history, kb_key=key)
 
 
 def _answer_of(decision: RouteDecision, text: str, *, route_ms: float) -> Answer:

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Re-exported: code and tests import every settings class from here.
 from app.core.cache_settings import AnswerCacheSettings as AnswerCacheSettings
 from app.core.edge_settings import ChannelSettings as ChannelSettings
+from app.core.edge_settings import ConsoleSettings as ConsoleSettings
 from app.core.edge_settings import LimitSettings as LimitSettings
 from app.core.edge_settings import ToolSettings as ToolSettings
 from app.core.observability_config import ObservabilitySettings
@@ -296,6 +297,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     answer_cache: AnswerCacheSettings = Field(default_factory=AnswerCacheSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -106,3 +106,22 @@ class LimitSettings(BaseSettings):
         for item in value:
             ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
         return value
+
+
+class ConsoleSettings(BaseSettings):
+    model_config = _config("KEFU_CONSOLE_")
+
+    secure_cookies: bool | None = Field(
+        None,
+        description="Mark the console's session cookie Secure. Unset: Secure when the request "
+        "came over https (behind a TLS proxy, set it true).",
+    )
+    session_hours: float = Field(
+        12, gt=0, description="How long a console sign-in lasts before signing in again."
+    )
+    login_attempts_per_minute_per_account: int = Field(
+        5, ge=1, description="Console sign-in attempts per minute for one account name."
+    )
+    login_attempts_per_minute_per_ip: int = Field(
+        20, ge=1, description="Console sign-in attempts per minute from one client address."
+    )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from app.core.errors import NotFound, PayloadTooLarge, Unprocessable
+from app.core.errors import NotFound
 from app.deps import AdminKey, RuntimeDep, SessionDep
 from app.knowledge_bases import service
 from app.knowledge_bases.dependencies import DocumentDep, KnowledgeBaseDep
@@ -47,8 +47,6 @@ def list_kbs(_: AdminKey, db_session: SessionDep) -> list[KnowledgeBaseOut]:
 def create_kb(
     body: KnowledgeBaseCreate, _: AdminKey, db_session: SessionDep, runtime: RuntimeDep
 ) -> KnowledgeBaseOut:
-    if body.name.isdigit():
-        raise Unprocessable("a knowledge base name cannot be all digits (ids look like that)")
     kb = service.create_kb(
         db_session=db_session, runtime=runtime, name=body.name, description=body.description
     )
@@ -80,7 +78,8 @@ async def upload_documents(
     with tempfile.TemporaryDirectory(dir=runtime.settings.uploads_dir, prefix=".in-") as tmp:
         # To disk in blocks: memory stays flat whatever the files weigh.
         uploads = [
-            await _spool(f, Path(tmp) / f"{i}.part", limit=limit) for i, f in enumerate(files)
+            await service.spool(f, Path(tmp) / f"{i}.part", limit=limit)
+            for i, f in enumerate(files)
         ]
         outcomes = await run_in_threadpool(
             service.upload, db_session=db_session, runtime=runtime, kb=kb, uploads=uploads
@@ -95,20 +94,6 @@ async def upload_documents(
             for o in outcomes
         ]
     )
-
-
-async def _spool(upload: UploadFile, dest: Path, *, limit: int) -> service.Upload:
-    written = 0
-    with dest.open("wb") as fh:
-        while block := await upload.read(1024 * 1024):
-            written += len(block)
-            if written > limit:
-                raise PayloadTooLarge(
-                    f"{upload.filename!r} is over the limit of {limit} bytes",
-                    details={"file": upload.filename, "limit": limit},
-                )
-            fh.write(block)
-    return service.Upload(filename=upload.filename or "", path=dest)
 
 
 @router.get("/{kb}/documents", response_model=list[DocumentOut])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
 from app.core.errors import Conflict, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from app.runtime import Runtime
@@ -77,6 +78,21 @@ def sanitize_filename(raw: str) -> str:
     return (stem[:200] or "document") + ext.lower()
 
 
+async def spool(upload: UploadFile, dest: Path, *, limit: int) -> Upload:
+    """An uploaded file to disk in blocks (memory stays flat); 413 past ``limit`` bytes."""
+    written = 0
+    with dest.open("wb") as fh:
+        while block := await upload.read(1024 * 1024):
+            written += len(block)
+            if written > limit:
+                raise PayloadTooLarge(
+                    f"{upload.filename!r} is over the limit of {limit} bytes",
+                    details={"file": upload.filename, "limit": limit},
+                )
+            fh.write(block)
+    return Upload(filename=upload.filename or "", path=dest)
+
+
 def validate(uploads: list[Upload], *, max_bytes: int) -> list[Upload]:
     """Check every file before anything is written, so one bad file changes nothing."""
     if not uploads:
@@ -108,6 +124,8 @@ def validate(uploads: list[Upload], *, max_bytes: int) -> list[Upload]:
 def create_kb(
     *, db_session: Session, runtime: Runtime, name: str, description: str
 ) -> KnowledgeBase:
+    if name.isdigit():
+        raise Unprocessable("a knowledge base name cannot be all digits (ids look like that)")
     if knowledge_service.get_kb(db_session=db_session, ref=name) is not None:
         raise Conflict(f"knowledge base {name!r} already exists")
     embedder = runtime.index.embedder

@@ -1,7 +1,7 @@
 """canned replies: ready-made answers for human agents, one set per deployment
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-06 21:00:00.000000
 """
 
@@ -12,8 +12,7 @@ from alembic import op
 
 
 revision: str = "0012"
-# Chained to 0010 until the console users migration (0011) is merged beside it.
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
