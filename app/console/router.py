@@ -15,7 +15,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from app.console import auth_routes, knowledge_routes, users_routes
+from app.console import (
+    analytics_routes,
+    auth_routes,
+    conversations_routes,
+    handoff_routes,
+    knowledge_routes,
+    users_routes,
+)
 from app.console.errors import install_error_pages
 from app.console.web import STATIC_DIR, STATIC_PREFIX
 
@@ -23,6 +30,9 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     auth_routes.router,
     knowledge_routes.router,
     users_routes.router,
+    conversations_routes.router,
+    handoff_routes.router,
+    analytics_routes.router,
 )
 
 

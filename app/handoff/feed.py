@@ -17,10 +17,12 @@ from app.core.bus import HANDOFF_TOPIC, EventBus
 KEEPALIVE_SECONDS = 15.0
 
 
-async def queue_events(bus: EventBus) -> AsyncIterator[str]:
+async def queue_events(bus: EventBus, *, ready: bool = False) -> AsyncIterator[str]:
+    """``ready``: also announce the subscription as a ``ready`` event, which a browser's
+    EventSource reports (it hides comments), so a page knows when it is live."""
     async with bus.subscribe(HANDOFF_TOPIC) as sub:
         # Sent once subscribed: a console that sees it misses nothing published afterwards.
-        yield "retry: 3000\n: connected\n\n"
+        yield "retry: 3000\n: connected\n\n" + ("event: ready\ndata: {}\n\n" if ready else "")
         while True:
             event = await sub.get(timeout=KEEPALIVE_SECONDS)
             if event is None:
@@ -30,9 +32,9 @@ async def queue_events(bus: EventBus) -> AsyncIterator[str]:
             yield f"event: {kind}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
 
 
-def stream(bus: EventBus) -> StreamingResponse:
+def stream(bus: EventBus, *, ready: bool = False) -> StreamingResponse:
     return StreamingResponse(
-        queue_events(bus),
+        queue_events(bus, ready=ready),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
