@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 
 PALETTE = ("#0b57d0", "#b3261e", "#146c2e", "#7a4d00", "#6a1b9a")
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 36
+LEFT, RIGHT, TOP, BOTTOM = 60, 12, 12, 40
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def _frame(labels: Sequence[str], top: float, percent: bool, title: str) -> list
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     parts = [
         f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
-        f'xmlns="http://www.w3.org/2000/svg" font-size="11" font-family="sans-serif">',
+        f'xmlns="http://www.w3.org/2000/svg" font-size="15" font-family="sans-serif">',
         f"<title>{escape(title)}</title>",
     ]
     for i in range(5):
@@ -53,13 +53,13 @@ def _frame(labels: Sequence[str], top: float, percent: bool, title: str) -> list
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#4a5360">'
             f"{_fmt(value, percent)}</text>"
         )
-    every = max(1, len(labels) // 8)  # at most about eight labels under the axis
+    every = max(1, -(-len(labels) // 7))  # at most seven labels under the axis
     slot = plot_w / max(1, len(labels))
     for i, label in enumerate(labels):
         if i % every == 0:
             x = LEFT + slot * (i + 0.5)
             parts.append(
-                f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
+                f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 22}" text-anchor="middle" '
                 f'fill="#4a5360">{escape(label)}</text>'
             )
     return parts
