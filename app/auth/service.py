@@ -101,3 +101,13 @@ def authenticate(*, db_session: Session, secret: str) -> ApiKey:
                 raise RevokedKey("API key has been revoked")
             return key
     raise InvalidKey("unknown API key")
+
+
+def set_allowed_origins(*, db_session: Session, key_id: int, allowed: list[str]) -> ApiKey | None:
+    """Replace a key's allowed host-page origins; origins.InvalidOrigin (nothing changed)."""
+    normalised = origins.normalise_allowed(allowed)
+    key = db_session.get(ApiKey, key_id)
+    if key is not None:
+        key.allowed_origins = normalised
+        db_session.flush()
+    return key

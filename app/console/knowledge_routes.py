@@ -4,12 +4,9 @@ the routes below, which call the same services as the admin API."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response, status
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import HTMLResponse, RedirectResponse
 
@@ -19,6 +16,7 @@ from app.console.web import render
 from app.conversation.probe import hit_test
 from app.core.errors import Unprocessable
 from app.deps import RuntimeDep, SessionDep
+from app.knowledge_bases import router as kb_router
 from app.knowledge_bases import service as kb_service
 from app.knowledge_bases.dependencies import DocumentDep, KnowledgeBaseDep
 from app.knowledge_bases.schemas import (
@@ -27,7 +25,6 @@ from app.knowledge_bases.schemas import (
     KnowledgeBaseCreate,
     ReindexResponse,
     UploadResponse,
-    UploadResult,
 )
 from app.retrieval.schemas import SearchHit
 from knowledge import service as knowledge_service
@@ -95,26 +92,7 @@ async def upload(
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
     if not files:
         raise Unprocessable("no files in the upload (multipart field 'files')")
-    limit = runtime.settings.ingestion.max_upload_bytes
-    runtime.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=runtime.settings.uploads_dir, prefix=".in-") as tmp:
-        uploads = [
-            await kb_service.spool(f, Path(tmp) / f"{i}.part", limit=limit)
-            for i, f in enumerate(files)
-        ]
-        outcomes = await run_in_threadpool(
-            kb_service.upload, db_session=db_session, runtime=runtime, kb=kb, uploads=uploads
-        )
-    return UploadResponse(
-        results=[
-            UploadResult(
-                document=DocumentOut.model_validate(o.document),
-                job=JobOut.model_validate(o.job) if o.job else None,
-                duplicate=o.duplicate,
-            )
-            for o in outcomes
-        ]
-    )
+    return await kb_router.receive(db_session=db_session, runtime=runtime, kb=kb, files=files)
 
 
 @router.delete("/kbs/{kb}/documents/{doc}", status_code=status.HTTP_204_NO_CONTENT)

@@ -19,8 +19,10 @@ from app.console import (
     analytics_routes,
     auth_routes,
     conversations_routes,
+    faq_routes,
     handoff_routes,
     knowledge_routes,
+    settings_routes,
     users_routes,
 )
 from app.console.errors import install_error_pages
@@ -29,6 +31,8 @@ from app.console.web import STATIC_DIR, STATIC_PREFIX
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
     auth_routes.router,
     knowledge_routes.router,
+    faq_routes.router,
+    settings_routes.router,
     users_routes.router,
     conversations_routes.router,
     handoff_routes.router,

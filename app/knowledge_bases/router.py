@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as FormFile
 
 from app.core.errors import NotFound
 from app.deps import AdminKey, RuntimeDep, SessionDep
@@ -21,6 +24,7 @@ from app.knowledge_bases.schemas import (
     UploadResponse,
     UploadResult,
 )
+from app.runtime import Runtime
 from knowledge import service as knowledge_service
 from knowledge.models import Document, DocumentStatus, KnowledgeBase
 
@@ -74,6 +78,14 @@ async def upload_documents(
     runtime: RuntimeDep,
     files: Annotated[list[UploadFile], File(description="One or more files")],
 ) -> UploadResponse:
+    return await receive(db_session=db_session, runtime=runtime, kb=kb, files=files)
+
+
+async def receive(
+    *, db_session: Session, runtime: Runtime, kb: KnowledgeBase, files: Sequence[FormFile]
+) -> UploadResponse:
+    """Uploaded files into the knowledge base (the admin API and the console both take
+    files this way)."""
     limit = runtime.settings.ingestion.max_upload_bytes
     with tempfile.TemporaryDirectory(dir=runtime.settings.uploads_dir, prefix=".in-") as tmp:
         # To disk in blocks: memory stays flat whatever the files weigh.
