@@ -8,14 +8,13 @@ One browser, one kefu server and one scripted LLM for the module."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from app.auth import service as auth_service
 from app.auth.models import Role
@@ -39,8 +38,8 @@ from tests.widget.conftest import (
     build_runtime,
 )
 from tests.widget.test_browser import HOST_PAGE, ask, open_widget
+from tests.widget.test_browser import browser as browser  # one Chromium per module
 
-CHROMIUM = os.environ.get("KEFU_CHROMIUM", "/usr/bin/chromium")
 TIMEOUT_MS = 20_000
 SHOTS = ARTIFACTS / "console"
 PASSWORD = "correct horse battery"
@@ -94,19 +93,6 @@ def kefu(
         with Server(create_app(runtime=runtime)) as url:
             yield Kefu(url, runtime, llm, key.secret, key.key.id)
         runtime.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture
