@@ -97,7 +97,15 @@ def test_agents_see_conversations_and_handoff_admins_also_analytics(
         "太慢",
     ):
         assert shown in page.text, shown
-    assert client.get("/console/handoff", headers=HTML).status_code == 200
+    for lang, word in (("zh", "人工接待"), ("en", "Handoff")):
+        client.get(f"/console/lang/{lang}?next=/console/handoff", follow_redirects=False)
+        for path in (
+            "/console/handoff",
+            "/console/conversations",
+            f"/console/conversations/{conv_id}",
+        ):
+            page = client.get(path, headers=HTML)
+            assert page.status_code == 200 and word in page.text, (path, lang)
     assert client.get("/console/analytics", headers=HTML).status_code == 403
     token = page_token(client, "/console/handoff")
     refused = client.post(
@@ -158,3 +166,33 @@ def test_analytics_page_draws_the_charts(
     assert f"<td>{today}</td>" in page.text
     assert client.get("/console/analytics", params={"days": 5}).status_code == 422
     assert (datetime.now(UTC) - timedelta(days=1)).date().isoformat() in page.text
+
+
+def test_admins_keep_the_canned_replies(
+    client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    make_user(session_factory, "ada", ConsoleRole.ADMIN)
+    sign_in(client, "ada")
+    token = {"X-CSRF-Token": page_token(client, "/console/handoff")}
+    made = client.post(
+        "/console/handoff/canned", json={"title": "问候", "text": "您好"}, headers=token
+    )
+    assert made.status_code == 201 and made.json()["updated_by"] == "ada"
+    dup = client.post("/console/handoff/canned", json={"title": "问候", "text": "x"}, headers=token)
+    assert dup.status_code == 409
+    assert (
+        client.post("/console/handoff/canned", json={"title": "t"}, headers=token).status_code
+        == 422
+    )
+    assert "您好" in client.get("/console/handoff", headers=HTML).text
+    reply_id = made.json()["id"]
+    edited = client.put(
+        f"/console/handoff/canned/{reply_id}",
+        json={"title": "问候", "text": "您好！"},
+        headers=token,
+    )
+    assert edited.status_code == 200
+    assert [r["text"] for r in client.get("/console/handoff/canned").json()] == ["您好！"]
+    assert client.delete(f"/console/handoff/canned/{reply_id}").status_code == 403  # no token
+    assert client.delete(f"/console/handoff/canned/{reply_id}", headers=token).status_code == 204
+    assert client.get("/console/handoff/canned").json() == []
