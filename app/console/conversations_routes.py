@@ -4,7 +4,7 @@ bot answer's trace. Both read the same services as the admin API."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, get_args
+from typing import Annotated, cast, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -59,7 +59,7 @@ def _filters(
     return conversations.Filters(
         channel=channel.strip() or None,
         route=_choice(route, ROUTES, "route"),
-        feedback=chosen,  # type: ignore[arg-type]  # checked against FEEDBACK above
+        feedback=cast(conversations.FeedbackFilter | None, chosen),  # one of FEEDBACK
         handoff=None if wanted is None else wanted == "yes",
         start=datetime.combine(since, time(), UTC) if since else None,
         # The end day is included: conversations started before the next midnight.

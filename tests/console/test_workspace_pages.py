@@ -4,12 +4,16 @@ transcript showing a turn's trace."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
+from app.console import i18n
+from app.console.handoff_routes import SCRIPT_WORDS
 from app.console.models import ConsoleRole
+from app.console.web import HERE
 from app.conversation import service as conversation_service
 from app.conversation.models import MessageRole
 from app.feedback import service as feedback_service
@@ -196,3 +200,17 @@ def test_admins_keep_the_canned_replies(
     assert client.delete(f"/console/handoff/canned/{reply_id}").status_code == 403  # no token
     assert client.delete(f"/console/handoff/canned/{reply_id}", headers=token).status_code == 204
     assert client.get("/console/handoff/canned").json() == []
+
+
+def test_every_word_the_workspace_script_shows_is_handed_to_it() -> None:
+    script = (HERE / "static" / "handoff.js").read_text()
+    used = set(re.findall(r'W\["([a-z_.]+)"\]', script))
+    used |= {f"{prefix}.{v}" for prefix in ("status", "who") for v in STATES[prefix]}
+    assert used <= set(SCRIPT_WORDS)
+    assert all(key in i18n.words() for key in SCRIPT_WORDS)
+
+
+STATES = {
+    "status": ("bot", "awaiting_human", "human", "closed"),
+    "who": ("user", "assistant", "system"),
+}

@@ -119,7 +119,13 @@ function applyState(conv) {
 }
 async function openConversation(id) {
   showError("");
-  const detail = await api(`/console/handoff/conversations/${encodeURIComponent(id)}`);
+  let detail;
+  try {
+    detail = await api(`/console/handoff/conversations/${encodeURIComponent(id)}`);
+  } catch (error) {
+    showError(error.message);
+    return;
+  }
   chatLog.replaceChildren();
   shown.clear();
   detail.messages.forEach(showMessage);
@@ -130,9 +136,13 @@ async function openConversation(id) {
 }
 async function reloadState() {
   if (!current) return;
-  const detail = await api(`/console/handoff/conversations/${encodeURIComponent(current.id)}`);
-  detail.messages.forEach(showMessage);
-  applyState(detail.conversation);
+  try {
+    const detail = await api(`/console/handoff/conversations/${encodeURIComponent(current.id)}`);
+    detail.messages.forEach(showMessage);
+    applyState(detail.conversation);
+  } catch (error) {
+    showError(error.message);
+  }
 }
 async function change(action) {
   if (!current) return;
@@ -200,8 +210,13 @@ if (cannedForm) {
   $("canned-list").addEventListener("click", async (event) => {
     const id = event.target.dataset?.deleteCanned;
     if (!id) return;
-    await api(`/console/handoff/canned/${id}`, { method: "DELETE" });
-    location.reload();
+    try {
+      await api(`/console/handoff/canned/${id}`, { method: "DELETE" });
+      location.reload();
+    } catch (error) {
+      cannedError.textContent = error.message;
+      cannedError.hidden = false;
+    }
   });
 }
 
