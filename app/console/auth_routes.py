@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from app.console import i18n, nav, service, sessions
-from app.console.dependencies import ConsoleUserDep, codec
+from app.console.dependencies import ConsoleUserDep, codec, signed_in_user
 from app.console.web import render
 from app.core.db import session_scope
 from app.core.ratelimit import client_ip
@@ -27,15 +27,9 @@ def safe_next(target: str | None) -> str:
 
 @router.get("")
 @router.get("/")
-def home(request: Request) -> Response:
-    user = None
-    session = codec(request).read(request)
-    if session is not None and session.user_id is not None:
-        with session_scope(request.app.state.runtime.session_factory) as db_session:
-            row = service.get(db_session=db_session, user_id=session.user_id)
-            if row and not row.disabled and row.session_generation == session.generation:
-                user = row.role
-    return RedirectResponse(nav.home(user) if user else "/console/login", status_code=303)
+async def home(request: Request) -> Response:
+    user = await signed_in_user(request)
+    return RedirectResponse(nav.home(user.role) if user else "/console/login", status_code=303)
 
 
 def _login_page(

@@ -81,8 +81,8 @@ def codec(request: Request) -> SessionCodec:
 
 
 def wants_page(request: Request) -> bool:
-    """A top-level browser navigation (not htmx, not fetch)."""
-    if request.headers.get("hx-request") or request.method not in SAFE_METHODS:
+    """A browser navigation or form post (not htmx, not fetch: those ask for JSON)."""
+    if request.headers.get("hx-request"):
         return False
     return "text/html" in request.headers.get("accept", "")
 
@@ -94,6 +94,21 @@ def _load(runtime: Runtime, session: ConsoleSession) -> ConsolePrincipal | None:
         if user is None or user.disabled or user.session_generation != session.generation:
             return None
         return ConsolePrincipal(user.id, user.name, user.display_name, user.role, session)
+
+
+async def signed_in_user(request: Request) -> ConsolePrincipal | None:
+    """The signed-in user, or None (no cookie, a forged or expired one, a disabled account,
+    a sign-out everywhere since). Loaded once per request."""
+    cached: ConsolePrincipal | None = getattr(request.state, "console_user", None)
+    if cached is not None:
+        return cached
+    session = codec(request).read(request)
+    if session is None or session.user_id is None:
+        return None
+    runtime: Runtime = request.app.state.runtime
+    principal = await run_in_threadpool(_load, runtime, session)
+    request.state.console_user = principal
+    return principal
 
 
 async def check_csrf(request: Request, session: ConsoleSession) -> None:
@@ -121,21 +136,14 @@ def require_console_user(
     allowed = {*roles, ConsoleRole.ADMIN} if roles else set(ConsoleRole)
 
     async def dependency(request: Request) -> ConsolePrincipal:
-        cached: ConsolePrincipal | None = getattr(request.state, "console_user", None)
+        cached = await signed_in_user(request)
         if cached is None:
-            session = codec(request).read(request)
-            if session is not None and session.user_id is not None:
-                runtime: Runtime = request.app.state.runtime
-                cached = await run_in_threadpool(_load, runtime, session)
-            if cached is None:
-                target = quote(
-                    request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                )
-                raise SignInRequired(
-                    "sign in to the console first",
-                    details={"login": f"/console/login?next={target}"},
-                )
-            request.state.console_user = cached
+            query = f"?{request.url.query}" if request.url.query else ""
+            target = quote(request.url.path + query)
+            raise SignInRequired(
+                "sign in to the console first",
+                details={"login": f"/console/login?next={target}"},
+            )
         if cached.role not in allowed:
             raise ConsoleForbidden(
                 f"this page needs the role {' or '.join(sorted(r.value for r in allowed))}"

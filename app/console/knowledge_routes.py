@@ -7,14 +7,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response, status
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from app.console.dependencies import AdminUser
+from app.console.dependencies import AdminUser, ConsolePrincipal
 from app.console.schemas import HitTestRequest, HitTestResponse, RouteOut
 from app.console.web import render
 from app.conversation.probe import hit_test
-from app.core.errors import Unprocessable
+from app.core.errors import AppError, Unprocessable
 from app.deps import RuntimeDep, SessionDep
 from app.knowledge_bases import router as kb_router
 from app.knowledge_bases import service as kb_service
@@ -33,9 +35,14 @@ router = APIRouter(prefix="/console/knowledge", include_in_schema=False)
 UPLOAD_PATH = "/console/knowledge/kbs/{kb}/documents"
 
 
-@router.get("")
-def knowledge_page(
-    request: Request, user: AdminUser, db_session: SessionDep, kb: str | None = None
+def _page(
+    request: Request,
+    user: ConsolePrincipal,
+    db_session: Session,
+    kb: str | None,
+    *,
+    error: str = "",
+    status_code: int = 200,
 ) -> HTMLResponse:
     kbs = knowledge_service.list_kbs(db_session=db_session)
     current = knowledge_service.get_kb(db_session=db_session, ref=kb) if kb else None
@@ -46,10 +53,18 @@ def knowledge_page(
     return render(
         request,
         "knowledge.html",
-        {"kbs": kbs, "current": current, "documents": docs},
+        {"kbs": kbs, "current": current, "documents": docs, "error": error},
         user=user,
         active="knowledge",
+        status_code=status_code,
     )
+
+
+@router.get("")
+def knowledge_page(
+    request: Request, user: AdminUser, db_session: SessionDep, kb: str | None = None
+) -> HTMLResponse:
+    return _page(request, user, db_session, kb)
 
 
 @router.post("/kbs")
@@ -63,11 +78,16 @@ def create_kb(
 ) -> Response:
     try:
         body = KnowledgeBaseCreate(name=name, description=description)
-    except ValueError as exc:
-        raise Unprocessable(f"invalid knowledge base name {name!r}: {exc}") from None
-    kb = kb_service.create_kb(
-        db_session=db_session, runtime=runtime, name=body.name, description=body.description
-    )
+        kb = kb_service.create_kb(
+            db_session=db_session, runtime=runtime, name=body.name, description=body.description
+        )
+    except ValidationError:
+        message = f"invalid knowledge base name {name!r}: letters, digits, '_', '-', '.'"
+        return _page(request, user, db_session, None, error=message, status_code=422)
+    except AppError as exc:
+        return _page(
+            request, user, db_session, None, error=exc.message, status_code=exc.status_code
+        )
     return RedirectResponse(f"/console/knowledge?kb={kb.id}", status_code=303)
 
 

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from app.auth import origins
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.console.dependencies import AdminUser, ConsolePrincipal
-from app.console.web import render
+from app.console.web import PAGE_HEADERS, render, templates
 from app.core.errors import NotFound
 from app.deps import SessionDep
 
@@ -96,3 +96,20 @@ def revoke_key(
     if auth_service.revoke(db_session=db_session, key_id=key_id) is None:
         raise NotFound(f"API key {key_id} not found")
     return _page(request, user, db_session)
+
+
+@router.get("/preview")
+def embed_preview(request: Request, user: AdminUser, key: str = "", lang: str = "") -> Response:
+    """A blank host page with the widget tag, framed by the Settings page. It always loads
+    this server's own widget.js (never a URL from the query), on the console's origin."""
+    response = templates.TemplateResponse(
+        request,
+        "preview.html",
+        {
+            "kefu_url": str(request.base_url).rstrip("/"),
+            "key": key if auth_service.is_well_formed(key) else "",
+            "lang": lang if lang in ("zh", "en") else "",
+        },
+    )
+    response.headers.update({**PAGE_HEADERS, "X-Frame-Options": "SAMEORIGIN"})
+    return response

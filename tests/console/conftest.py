@@ -28,6 +28,12 @@ TIMEOUT_MS = 30_000
 ADMIN, AGENT = "ada", "bo"
 
 
+@pytest.fixture
+def backend() -> str:
+    """The HTTP tests of sessions run on PostgreSQL (the browser tests run on SQLite)."""
+    return "postgresql"
+
+
 @pytest.fixture(scope="module")
 def console_runtime(
     sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory

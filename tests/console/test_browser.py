@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import time
 
 import httpx
@@ -175,4 +176,32 @@ def test_refusals_wrong_password_missing_csrf_and_agent_on_admin_page(
     assert no_token.status == 403 and no_token.json()["error"]["code"] == "csrf_failed"
     home = page.request.get("/console", max_redirects=0)  # still signed in, as the agent
     assert home.headers["location"] == "/console/conversations"
+    context.close()
+
+
+def test_settings_make_a_widget_key_and_preview_the_embed(
+    browser: Browser, console_url: str
+) -> None:
+    context, page = new_page(browser, console_url)
+    sign_in(page, ADMIN)
+    page.locator('[data-nav="settings"]').click()
+    form = page.locator("#create-key")
+    form.get_by_label("名称").fill("shop site")
+    form.locator("textarea[name=allowed_origins]").fill(console_url)
+    form.get_by_role("button", name="创建密钥").click()
+    secret = page.locator("#new-key-secret").inner_text()
+    assert secret.startswith("kefu_")
+    expect(page.locator("#embed-snippet")).to_have_value(
+        f'<script src="{console_url}/widget.js" data-key="{secret}" async></script>'
+    )
+    page.locator("#embed-lang").select_option("en")
+    expect(page.locator("#embed-snippet")).to_have_value(re.compile(r'data-lang="en" async'))
+    preview = page.frame_locator("#embed-preview")
+    launcher = preview.locator("#kefu-widget button.launcher")
+    expect(launcher).to_be_visible()
+    page.locator("#embed-preview").scroll_into_view_if_needed()
+    launcher.click()
+    chat = preview.frame_locator("#kefu-widget iframe")
+    expect(chat.locator("#kefu-input")).to_be_visible()
+    screenshot(page, "09-settings-embed-preview")
     context.close()

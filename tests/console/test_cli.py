@@ -1,67 +1,77 @@
-"""``kefu users`` as operators run it: real subprocesses on a fresh data directory."""
+"""``kefu users`` as operators run it (in process, on a fresh data directory: the entry point
+itself is covered by tests/cli)."""
 
 from __future__ import annotations
 
-import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import sessionmaker
+from typer.testing import CliRunner, Result
 
+from app.cli import cli
 from app.console import service
+from app.core.config import get_settings
 from app.core.db import make_engine
-from tests.cli.test_cli import KEFU, _env, _run
 
 
-def test_users_create_disable_and_reset(tmp_path: Path) -> None:
-    created = _run(["users", "create", "--role", "admin", "--name", "ada"], tmp_path)
-    assert created.returncode == 0, created.stderr
+@pytest.fixture
+def kefu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("KEFU_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def run(runner: CliRunner, *args: str, stdin: str | None = None) -> Result:
+    return runner.invoke(cli, list(args), input=stdin)
+
+
+def test_users_create_disable_and_reset(kefu: CliRunner, tmp_path: Path) -> None:
+    created = run(kefu, "users", "create", "--role", "admin", "--name", "ada")
+    assert created.exit_code == 0, created.output
     [password] = created.stdout.splitlines()
     assert len(password) >= service.MIN_PASSWORD_CHARS
 
-    typed = subprocess.run(
-        [
-            *KEFU,
-            "users",
-            "create",
-            "--role",
-            "agent",
-            "--name",
-            "bo",
-            "--password-stdin",
-            "--display-name",
-            "客服小波",
-        ],
-        input="typed password 123\n",
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    typed = run(
+        kefu,
+        *("users", "create", "--role", "agent", "--name", "bo", "--password-stdin"),
+        *("--display-name", "客服小波"),
+        stdin="typed password 123\n",
     )
-    assert typed.returncode == 0, typed.stderr
+    assert typed.exit_code == 0, typed.output
     assert typed.stdout == ""  # a password the operator typed is never echoed
-
-    again = _run(["users", "create", "--role", "agent", "--name", "bo"], tmp_path)
-    assert again.returncode == 2 and "already exists" in again.stderr
-    short = subprocess.run(
-        [*KEFU, "users", "create", "--role", "agent", "--name", "cy", "--password-stdin"],
-        input="short\n",
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    again = run(kefu, "users", "create", "--role", "agent", "--name", "bo")
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    short = run(
+        kefu,
+        "users",
+        "create",
+        "--role",
+        "agent",
+        "--name",
+        "cy",
+        "--password-stdin",
+        stdin="short\n",
     )
-    assert short.returncode == 2 and "password must be" in short.stderr
+    assert short.exit_code == 2 and "password must be" in short.stderr
 
-    assert _run(["users", "disable", "bo"], tmp_path).returncode == 0
-    reset = _run(["users", "reset", "ada"], tmp_path)
-    assert reset.returncode == 0
+    assert run(kefu, "users", "disable", "bo").exit_code == 0
+    assert run(kefu, "users", "disable", "nobody").exit_code == 1
+    reset = run(kefu, "users", "reset", "ada")
+    assert reset.exit_code == 0
     [new_password] = reset.stdout.splitlines()
-    assert _run(["users", "disable", "nobody"], tmp_path).returncode == 1
 
     engine = make_engine(f"sqlite:///{tmp_path / 'kefu.db'}")
     with sessionmaker(engine)() as s:
         ada = service.authenticate(db_session=s, name="ada", password=new_password)
         assert ada.role.value == "admin" and ada.session_generation == 1
+        with pytest.raises(service.BadCredentials):
+            service.authenticate(db_session=s, name="ada", password=password)
         bo = service.get_by_name(db_session=s, name="bo")
         assert bo is not None and bo.disabled and bo.display_name == "客服小波"
+        with pytest.raises(service.DisabledUser):
+            service.authenticate(db_session=s, name="bo", password="typed password 123")
     engine.dispose()

@@ -168,3 +168,17 @@ def test_api_keys_origins_and_revocation(admin: TestClient, console_runtime: Run
             "https://a.example",
             "https://*.b.example",
         ]
+
+
+def test_a_bad_or_taken_knowledge_base_name_is_shown_on_the_page(admin: TestClient) -> None:
+    html = {"Accept": "text/html"}
+    for name, status, says in (
+        ("bad name!", 422, "invalid knowledge base name"),
+        ("123", 422, "all digits"),
+        ("shop", 409, "already exists"),
+    ):
+        page = admin.post("/console/knowledge/kbs", data={"name": name}, headers=html)
+        assert page.status_code == status and 'id="knowledge-error"' in page.text
+        assert says in page.text
+    made = admin.post("/console/knowledge/kbs", data={"name": "manuals"}, follow_redirects=False)
+    assert made.status_code == 303 and made.headers["location"].startswith("/console/knowledge?kb=")

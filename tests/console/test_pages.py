@@ -37,3 +37,29 @@ def test_every_word_a_template_uses_is_in_the_words_file() -> None:
     assert not missing
     for key, entry in i18n.words().items():
         assert set(entry) == {"zh", "en"}, key
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_text_colours_meet_wcag_aa_contrast() -> None:
+    css = (HERE / "static" / "console.css").read_text()
+    colours = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-f]{6})", css))
+    pairs = [
+        ("fg", "bg"),
+        ("muted", "bg"),
+        ("accent", "bg"),
+        ("error", "bg"),
+        ("ok", "bg"),
+        ("warn", "bg"),
+        ("fg", "panel"),
+        ("muted", "panel"),
+        ("accent", "panel"),
+        ("accent-fg", "accent"),
+    ]
+    for text, background in pairs:
+        hi, lo = sorted((_luminance(colours[text]), _luminance(colours[background])), reverse=True)
+        assert (hi + 0.05) / (lo + 0.05) >= 4.5, (text, background)

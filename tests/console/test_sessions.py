@@ -177,3 +177,17 @@ def test_next_never_leaves_the_console(client: TestClient, users: dict[str, int]
         follow_redirects=False,
     )
     assert response.headers["location"] == "/console"
+
+
+def test_accounts_refuse_bad_names_passwords_and_duplicates(db_session: Session) -> None:
+    from app.console import service
+
+    service.create(db_session=db_session, name="dee", role=ConsoleRole.AGENT)
+    with pytest.raises(service.DuplicateUser):
+        service.create(db_session=db_session, name="DEE", role=ConsoleRole.AGENT)
+    for bad in ("", "a", "has space", "-dash", "x" * 65):
+        with pytest.raises(service.InvalidUser):
+            service.create(db_session=db_session, name=bad, role=ConsoleRole.AGENT)
+    with pytest.raises(service.InvalidUser, match="password must be"):
+        service.create(db_session=db_session, name="eve", role=ConsoleRole.AGENT, password="short")
+    assert service.get_by_name(db_session=db_session, name="eve") is None

@@ -1,5 +1,5 @@
 // The embed snippet generator: the <script> tag for a host page, and a live preview (a
-// blank page on this console's origin with the tag in it).
+// blank page on this console's origin with this server's widget tag in it).
 const url = document.getElementById("embed-url");
 const key = document.getElementById("embed-key");
 const lang = document.getElementById("embed-lang");
@@ -19,9 +19,9 @@ function update() {
   snippet.value = tag();
   clearTimeout(timer);
   timer = setTimeout(() => {
-    preview.srcdoc = key.value.trim()
-      ? `<!doctype html><html><head><meta charset="utf-8"></head><body style="font-family:sans-serif"><p>Preview</p>${tag()}</body></html>`
-      : "";
+    // A page of this console (a srcdoc frame has no origin the widget could declare).
+    const query = new URLSearchParams({ key: key.value.trim(), lang: lang.value });
+    preview.src = `/console/settings/preview?${query}`;
   }, 400);
 }
 
