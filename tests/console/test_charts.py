@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from app.console.charts import Series, _nice_max, bars, lines
+from app.console.charts import PALETTE, Series, _nice_max, bars, lines
+from app.console.web import HERE
+from tests.console.test_pages import _luminance
 
 
 def test_axis_tops_are_round_numbers_above_the_data() -> None:
@@ -26,3 +28,18 @@ def test_a_missing_value_breaks_the_line_and_rates_read_as_percent() -> None:
     assert svg.count("<polyline") == 1  # the points after the gap stand alone
     assert svg.count("<circle") == 3
     assert "100%" in svg and "r 2: 25%" in svg
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_chart_colours_and_workspace_backgrounds_meet_wcag_aa() -> None:
+    assert all(_contrast(colour, "#ffffff") >= 3 for colour in PALETTE)  # graphics: 3:1
+    css = (HERE / "static" / "workspace.css").read_text()
+    backgrounds = set(re.findall(r"background: (#[0-9a-f]{6})", css))
+    assert backgrounds  # the message bubbles and the highlighted queue item
+    for background in backgrounds:
+        for text in ("#1b1f24", "#4a5360", "#0b57d0"):  # --fg, --muted, --accent
+            assert _contrast(text, background) >= 4.5, (text, background)
