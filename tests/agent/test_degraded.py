@@ -150,7 +150,7 @@ async def test_retrieval_down_still_answers_from_the_tools(
     def vector_store_down(*_: object) -> None:
         raise ConnectionError("milvus: connection refused")
 
-    monkeypatch.setattr(answering, "_retrieve", vector_store_down)
+    monkeypatch.setattr(answering, "retrieve", vector_store_down)
     scripted_llm.script(
         tool_reply("get_bill", {"month": "2026-10"}), text_reply("您10月账单共计128元。")
     )
