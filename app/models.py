@@ -17,6 +17,7 @@ from app.customers.models import (
     TierChange,
 )
 from app.feedback.models import MessageFeedback
+from app.handoff.models import CannedReply
 from knowledge.models import Document, IngestionJob, KnowledgeBase
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Attachment",
     "Bill",
     "BillItem",
+    "CannedReply",
     "ConsoleUser",
     "Conversation",
     "Customer",

@@ -151,3 +151,8 @@ def _rows(db_session: Session, convs: list[Conversation], ids: list[str]) -> lis
         )
         for c in convs
     ]
+
+
+def channels(*, db_session: Session) -> list[str]:
+    """The channels conversations came from, for a filter's choices."""
+    return sorted(db_session.scalars(select(Conversation.channel).distinct()))

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from app.analytics import conversations, export, gaps, service
-from app.analytics.schemas import ConversationPage, Gaps, Summary
+from app.analytics import conversations, daily, export, gaps, service
+from app.analytics.schemas import ConversationPage, Daily, Gaps, Summary
 from app.analytics.turns import Window
 from app.core.errors import NotFound, Unprocessable
 from app.deps import AdminKey, RuntimeDep, SessionDep
@@ -63,6 +63,12 @@ Similarity = Annotated[
 @router.get("/admin/analytics/summary", response_model=Summary)
 def summary(_: AdminKey, db_session: SessionDep, win: WindowDep) -> Summary:
     return service.summary(db_session=db_session, window=win)
+
+
+@router.get("/admin/analytics/daily", response_model=Daily)
+def by_day(_: AdminKey, db_session: SessionDep, win: WindowDep) -> Daily:
+    """The summary's figures for each UTC day of the range (for charts)."""
+    return daily.daily(db_session=db_session, window=win)
 
 
 @router.get("/admin/analytics/summary.csv", response_class=Response)

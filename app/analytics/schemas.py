@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -96,3 +96,14 @@ class ConversationRow(BaseModel):
 class ConversationPage(BaseModel):
     total: int
     items: list[ConversationRow]
+
+
+class DayFigures(Figures):
+    day: date = Field(description="A UTC calendar day; its messages are not counted by role.")
+
+
+class Daily(BaseModel):
+    start: datetime
+    end: datetime
+    channel: str | None
+    days: list[DayFigures] = Field(description="Every day of the range, oldest first.")

@@ -16,8 +16,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from app.console import (
+    analytics_routes,
     auth_routes,
+    conversations_routes,
     faq_routes,
+    handoff_routes,
     knowledge_routes,
     settings_routes,
     users_routes,
@@ -31,6 +34,9 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     faq_routes.router,
     settings_routes.router,
     users_routes.router,
+    conversations_routes.router,
+    handoff_routes.router,
+    analytics_routes.router,
 )
 
 

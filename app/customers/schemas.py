@@ -250,3 +250,16 @@ class TicketRecord(Record):
     @property
     def status_label(self) -> str:
         return TICKET_STATUS_LABELS[self.status]
+
+
+class CustomerProfile(BaseModel):
+    """What an agent sees beside a conversation: the customer's records from the source."""
+
+    customer_id: str
+    membership: MembershipRecord | None = None
+    orders: list[OrderRecord] = Field(default_factory=list, description="Newest first.")
+    bills: list[BillRecord] = Field(default_factory=list, description="Newest month first.")
+    unavailable: list[str] = Field(
+        default_factory=list,
+        description="Parts the source could not answer (membership, orders, bills).",
+    )

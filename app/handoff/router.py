@@ -3,38 +3,31 @@ changes (claim, reply, release, close); plus a live feed for agents' consoles.""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from app.attachments import service as attachment_service
 from app.conversation.models import ConversationStatus
-from app.core.bus import HANDOFF_TOPIC, EventBus
+from app.customers.schemas import CustomerProfile
 from app.deps import AdminKey, RuntimeDep, SessionDep
-from app.feedback import service as feedback_service
-from app.feedback.models import MessageFeedback
-from app.feedback.schemas import FeedbackOut
-from app.handoff import service
+from app.handoff import canned, feed, service
+from app.handoff.customer import customer_profile
 from app.handoff.schemas import (
     AgentBody,
     AgentMessageIn,
     AgentMessageOut,
+    CannedReplyIn,
+    CannedReplyOut,
     CloseBody,
     ConversationDetail,
     ConversationOut,
-    MessageOut,
     QueueItem,
     QueueStatus,
-    TraceOut,
 )
+from app.handoff.transcript import transcript
 
 router = APIRouter(tags=["admin: handoff"])
-
-# Proxies and load balancers drop idle streams; a comment line keeps this one open.
-KEEPALIVE_SECONDS = 15.0
 
 
 @router.get("/admin/handoff/queue", response_model=list[QueueItem])
@@ -52,27 +45,14 @@ def queue(
 def conversation_detail(
     conversation_id: str, _: AdminKey, db_session: SessionDep
 ) -> ConversationDetail:
-    conv, messages, traces = service.detail(db_session=db_session, conversation_id=conversation_id)
-    ids = [m.id for m in messages]
-    ratings = feedback_service.for_messages(db_session=db_session, message_ids=ids)
-    images = attachment_service.ids_by_message(db_session=db_session, message_ids=ids)
-    return ConversationDetail(
-        conversation=ConversationOut.model_validate(conv),
-        messages=[
-            MessageOut.model_validate(m).model_copy(
-                update={
-                    "feedback": _feedback(ratings.get(m.id)),
-                    "attachments": images.get(m.id, []),
-                }
-            )
-            for m in messages
-        ],
-        traces=[TraceOut.model_validate(t) for t in traces],
-    )
+    return transcript(db_session=db_session, conversation_id=conversation_id)
 
 
-def _feedback(stored: MessageFeedback | None) -> FeedbackOut | None:
-    return FeedbackOut.model_validate(stored) if stored is not None else None
+@router.get("/admin/conversations/{conversation_id}/customer", response_model=CustomerProfile)
+async def customer(conversation_id: str, _: AdminKey, runtime: RuntimeDep) -> CustomerProfile:
+    """The conversation's customer's records (bills, orders, membership) from the business
+    data the agent's tools read; 404 when the conversation has no known customer."""
+    return await customer_profile(runtime, conversation_id)
 
 
 @router.post("/admin/conversations/{conversation_id}/claim", response_model=ConversationOut)
@@ -101,6 +81,7 @@ async def send_message(
         text=body.text,
         max_chars=runtime.settings.limits.max_message_chars,
         client_message_id=body.client_message_id,
+        display_name=body.display_name,
     )
     assert done.message is not None
     return AgentMessageOut(
@@ -134,21 +115,30 @@ async def close(
     summary="Live queue changes and customer messages (server-sent events)",
 )
 async def events(_: AdminKey, runtime: RuntimeDep) -> StreamingResponse:
-    return StreamingResponse(
-        _sse(runtime.bus),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    return feed.stream(runtime.bus)
+
+
+@router.get("/admin/canned-replies", response_model=list[CannedReplyOut])
+def canned_replies(_: AdminKey, db_session: SessionDep) -> list[CannedReplyOut]:
+    return [CannedReplyOut.model_validate(r) for r in canned.list_replies(db_session=db_session)]
+
+
+@router.post("/admin/canned-replies", response_model=CannedReplyOut, status_code=201)
+def add_canned_reply(body: CannedReplyIn, key: AdminKey, db_session: SessionDep) -> CannedReplyOut:
+    reply = canned.create(db_session=db_session, title=body.title, text=body.text, author=key.name)
+    return CannedReplyOut.model_validate(reply)
+
+
+@router.put("/admin/canned-replies/{reply_id}", response_model=CannedReplyOut)
+def edit_canned_reply(
+    reply_id: int, body: CannedReplyIn, key: AdminKey, db_session: SessionDep
+) -> CannedReplyOut:
+    reply = canned.update(
+        db_session=db_session, reply_id=reply_id, title=body.title, text=body.text, author=key.name
     )
+    return CannedReplyOut.model_validate(reply)
 
 
-async def _sse(bus: EventBus) -> AsyncIterator[str]:
-    async with bus.subscribe(HANDOFF_TOPIC) as sub:
-        # Sent once subscribed: a console that sees it misses nothing published afterwards.
-        yield "retry: 3000\n: connected\n\n"
-        while True:
-            event = await sub.get(timeout=KEEPALIVE_SECONDS)
-            if event is None:
-                yield ": keep-alive\n\n"
-                continue
-            kind = str(event.get("type", "message"))
-            yield f"event: {kind}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+@router.delete("/admin/canned-replies/{reply_id}", status_code=204)
+def delete_canned_reply(reply_id: int, _: AdminKey, db_session: SessionDep) -> None:
+    canned.delete(db_session=db_session, reply_id=reply_id)

@@ -28,6 +28,11 @@ class CloseBody(BaseModel):
 
 class AgentMessageIn(BaseModel):
     agent: AgentName
+    display_name: Annotated[
+        str | None,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+        Field(description="The name the customer sees on the reply (default: agent)."),
+    ] = None
     # The length limit comes from settings and is checked by the service.
     text: str = Field(description="The reply, delivered on the customer's channel.")
     client_message_id: str | None = Field(
@@ -123,3 +128,18 @@ class AgentMessageOut(BaseModel):
     conversation: ConversationOut
     message: MessageOut
     replayed: bool = Field(False, description="True when a retry found the message stored.")
+
+
+class CannedReplyIn(BaseModel):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class CannedReplyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    text: str
+    updated_by: str | None
+    updated_at: datetime

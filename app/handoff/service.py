@@ -196,9 +196,15 @@ def post_message(
     text: str,
     max_chars: int,
     client_message_id: str | None = None,
+    display_name: str | None = None,
 ) -> Change:
-    """Store the holding agent's reply; its event delivers it on the customer's channel."""
+    """Store the holding agent's reply; its event delivers it on the customer's channel.
+
+    ``agent`` is who holds the conversation (a unique login); the customer sees the message
+    under ``display_name`` (by default the login), stored as its author.
+    """
     text = message_text(text, limit=max_chars)
+    author = display_name or agent
     # The row lock orders this against a concurrent release or close of the same conversation.
     conv = _require(db_session, conversation_id, lock=True)
     if client_message_id:
@@ -212,7 +218,7 @@ def post_message(
             if (
                 stored.role != MessageRole.AGENT
                 or stored.content != text
-                or stored.author not in (None, agent)
+                or stored.author not in (None, author)
             ):
                 raise Conflict(
                     "client_message_id was already used for another message",
@@ -231,14 +237,14 @@ def post_message(
         role=MessageRole.AGENT,
         content=text,
         client_message_id=client_message_id,
-        author=agent,
+        author=author,
     )
     event: Event = {
         "type": "agent_message",
         "conversation_id": conv.id,
         "message_id": msg.id,
         "content": msg.content,
-        "agent": agent,
+        "agent": author,
         "created_at": msg.created_at.isoformat(),
     }
     log.info("agent replied", extra={"conversation_id": conv.id, "agent": agent})

@@ -64,6 +64,7 @@ def make_conversation(
     channel: str = "web",
     external_user_id: str | None = None,
     assigned_agent: str | None = None,
+    customer_id: str | None = None,
     messages: tuple[tuple[MessageRole, str], ...] = (
         (MessageRole.USER, "我要转人工"),
         (MessageRole.ASSISTANT, "好的，正在为您转接人工客服。"),
@@ -71,7 +72,10 @@ def make_conversation(
 ) -> str:
     with factory.begin() as s:
         conv = conversation_service.create(
-            db_session=s, channel=channel, external_user_id=external_user_id, customer_id=None
+            db_session=s,
+            channel=channel,
+            external_user_id=external_user_id,
+            customer_id=customer_id,
         )
         conv.status, conv.assigned_agent = status, assigned_agent
         for role, content in messages:

@@ -14,7 +14,7 @@ from app.conversation.models import ConversationStatus
 from app.conversation.schemas import TurnRequest
 from app.conversation.turns import run_turn
 from app.core.bus import HANDOFF_TOPIC, InProcessBus
-from app.handoff import router as handoff_router
+from app.handoff import feed as handoff_feed
 from app.main import create_app
 from app.runtime import Runtime
 from tests.handoff.conftest import MakeConversation, serving
@@ -47,7 +47,7 @@ async def test_console_feed(
     conversation: MakeConversation,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(handoff_router, "KEEPALIVE_SECONDS", 0.2)
+    monkeypatch.setattr(handoff_feed, "KEEPALIVE_SECONDS", 0.2)
     conv_id = conversation()
     held_id = conversation(status=ConversationStatus.HUMAN, assigned_agent="bob")
 
