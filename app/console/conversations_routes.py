@@ -141,4 +141,5 @@ def conversation_image(
 ) -> Response:
     """A customer's image, for the transcript and the handoff workspace (their ``<img>``
     and the full size in a new tab); 404 unless it belongs to this conversation."""
-    return image_response(open_attachment(db_session, conversation_id, attachment_id, settings=settings))
+    opened = open_attachment(db_session, conversation_id, attachment_id, settings=settings)
+    return image_response(opened)
