@@ -1,6 +1,7 @@
 """The console in a real browser (Debian's Chromium) beside the widget: a customer asks for
 a person; an agent signed in to the console sees it arrive live, claims it and replies; the
-customer sees the reply under the agent's display name; a second agent cannot take it;
+customer sees the reply under the agent's display name, and their photo reaches the agent's
+chat live; a second agent cannot take it;
 release gives the customer back to the bot. And the conversations page shows a turn's
 passages and tool calls (a turn answered through a scripted OpenAI-protocol LLM), and the
 customer's image as a thumbnail that opens the full size by keyboard.
@@ -195,8 +196,16 @@ def test_agent_takes_a_customer_live_and_hands_them_back(
     expect(frame.locator(".msg-agent .bubble")).to_have_text(GREETING)
     expect(frame.locator(".msg-agent .who")).to_have_text("Support agent Amy Lin")
 
+    # A photo with the next message reaches the open chat live, as a thumbnail that loads.
+    frame.locator("#kefu-file").set_input_files(
+        {"name": "bill.jpg", "mimeType": "image/jpeg", "buffer": photo()}
+    )
+    expect(frame.locator(".tray-item.done")).to_have_count(1)
     ask(frame, "My bill looks wrong")
-    expect(amy.locator("#chat-log .msg-user .text").last).to_have_text("My bill looks wrong")
+    latest = amy.locator("#chat-log .msg-user").last
+    expect(latest.locator(".text")).to_have_text("My bill looks wrong")
+    expect(latest.locator("a.thumb img")).to_have_attribute("alt", "顾客发送的图片 1")
+    amy.wait_for_function(LOADED, arg=latest.locator("a.thumb img").element_handle())
     amy.screenshot(path=str(SHOTS / "handoff-agent.png"), full_page=True)
     ben.screenshot(path=str(SHOTS / "handoff-second-agent.png"), full_page=True)
 
