@@ -1,5 +1,6 @@
-"""The Conversations page (agents and admins): a filtered list, and a transcript with each
-bot answer's trace. Both read the same services as the admin API."""
+"""The Conversations page (agents and admins): a filtered list, a transcript with each
+bot answer's trace, and the customers' images in it. All read the same services as the
+admin API."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from typing import Annotated, cast, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from app.analytics import conversations
+from app.attachments.router import image_response
+from app.attachments.service import open_attachment
 from app.console.dependencies import AgentUser
 from app.console.turns_view import entries
 from app.console.web import render
 from app.core.errors import Unprocessable
-from app.deps import SessionDep
+from app.deps import SessionDep, SettingsDep
 from app.handoff.transcript import transcript
 from app.routing.schemas import Route
 
@@ -126,3 +129,17 @@ def conversation_page(
         user=user,
         active="conversations",
     )
+
+
+@router.get("/{conversation_id}/attachments/{attachment_id}")
+def conversation_image(
+    conversation_id: str,
+    attachment_id: int,
+    user: AgentUser,
+    db_session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    """A customer's image, for the transcript and the handoff workspace (their ``<img>``
+    and the full size in a new tab); 404 unless it belongs to this conversation."""
+    opened = open_attachment(db_session, conversation_id, attachment_id, settings=settings)
+    return image_response(opened)

@@ -59,6 +59,8 @@ SCRIPT_WORDS = (
     "status.awaiting_human",
     "status.human",
     "status.closed",
+    "conv.image",
+    "conv.image_open",
 )
 
 

@@ -169,7 +169,7 @@ async def _publish_held(runtime: Runtime, prep: Prepared, text: str) -> None:
         "conversation_id": prep.conversation_id,
         "message_id": prep.user_message_id,
         "content": text,
-        # The agent's console fetches them (GET /admin/conversations/{id}/attachments/{n}).
+        # The agent's console shows them (GET /console/conversations/{id}/attachments/{n}).
         "attachments": [item.attachment_id for item in prep.images],
     }
     try:

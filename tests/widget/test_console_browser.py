@@ -1,8 +1,10 @@
 """The console in a real browser (Debian's Chromium) beside the widget: a customer asks for
 a person; an agent signed in to the console sees it arrive live, claims it and replies; the
-customer sees the reply under the agent's display name; a second agent cannot take it;
+customer sees the reply under the agent's display name, and their photo reaches the agent's
+chat live; a second agent cannot take it;
 release gives the customer back to the bot. And the conversations page shows a turn's
-passages and tool calls (a turn answered through a scripted OpenAI-protocol LLM).
+passages and tool calls (a turn answered through a scripted OpenAI-protocol LLM), and the
+customer's image as a thumbnail that opens the full size by keyboard.
 
 One browser, one kefu server and one scripted LLM for the module."""
 
@@ -15,11 +17,15 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select
 
+from app.attachments import service as attachment_service
+from app.attachments.intake import clean
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.console import service as console_service
 from app.console.models import ConsoleRole
+from app.conversation.models import Message, MessageRole
 from app.core.config import LLMSettings
 from app.customers.demo import load_demo
 from app.handoff import canned
@@ -27,6 +33,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from app.widget import identity
 from tests.agent.conftest import tool_reply
+from tests.attachments.images import photo
 from tests.llm.scripted_server import ScriptedServer, text_reply
 from tests.widget.conftest import (
     ARTIFACTS,
@@ -45,6 +52,7 @@ SHOTS = ARTIFACTS / "console"
 PASSWORD = "correct horse battery"
 BILLING = "# 账单说明\n\n## 流量超额\n\n超出套餐的流量按每GB 5元计费，计入次月账单。\n"
 GREETING = "您好，我是人工客服，请问有什么可以帮您？"
+LOADED = "img => img.complete && img.naturalWidth > 0"
 expect.set_options(timeout=TIMEOUT_MS)
 
 
@@ -188,8 +196,16 @@ def test_agent_takes_a_customer_live_and_hands_them_back(
     expect(frame.locator(".msg-agent .bubble")).to_have_text(GREETING)
     expect(frame.locator(".msg-agent .who")).to_have_text("Support agent Amy Lin")
 
+    # A photo with the next message reaches the open chat live, as a thumbnail that loads.
+    frame.locator("#kefu-file").set_input_files(
+        {"name": "bill.jpg", "mimeType": "image/jpeg", "buffer": photo()}
+    )
+    expect(frame.locator(".tray-item.done")).to_have_count(1)
     ask(frame, "My bill looks wrong")
-    expect(amy.locator("#chat-log .msg-user .text").last).to_have_text("My bill looks wrong")
+    latest = amy.locator("#chat-log .msg-user").last
+    expect(latest.locator(".text")).to_have_text("My bill looks wrong")
+    expect(latest.locator("a.thumb img")).to_have_attribute("alt", "顾客发送的图片 1")
+    amy.wait_for_function(LOADED, arg=latest.locator("a.thumb img").element_handle())
     amy.screenshot(path=str(SHOTS / "handoff-agent.png"), full_page=True)
     ben.screenshot(path=str(SHOTS / "handoff-second-agent.png"), full_page=True)
 
@@ -223,6 +239,7 @@ def test_the_conversations_page_shows_a_turns_passages_and_tool_calls(
     expect(frame.locator(".msg-bot:not(.welcome) .bubble").last).to_contain_text("每GB 5元")
     assert kefu.llm.unused_replies == 0
     customer_ctx.close()
+    image = _attach_photo(kefu.runtime, question)
 
     admin_ctx = context(browser)
     errors: list[str] = []
@@ -243,6 +260,18 @@ def test_the_conversations_page_shows_a_turns_passages_and_tool_calls(
     expect(trace.locator(".tool-call pre").first).to_contain_text("2026-10")
     expect(trace.locator(".tool-result")).to_contain_text("C10001")
     expect(trace.locator(".trace-prompt")).to_contain_text("agent-")
+    # The customer's image: a thumbnail that loads, and by keyboard the full size in a tab.
+    thumb = admin.locator(".turn-user .thumbs a.thumb")
+    expect(thumb.locator("img")).to_have_attribute("alt", "顾客发送的图片 1")
+    admin.wait_for_function(LOADED, arg=thumb.locator("img").element_handle())
+    with admin_ctx.expect_page() as opened:
+        thumb.focus()
+        admin.keyboard.press("Enter")
+    tab = opened.value
+    tab.wait_for_load_state()
+    assert tab.url.endswith(f"/attachments/{image}")
+    assert tab.evaluate("document.images[0].naturalWidth") == 320
+    tab.close()
     admin.screenshot(path=str(SHOTS / "conversation-trace.png"), full_page=True)
 
     admin.goto(f"{kefu.url}/console/analytics")
@@ -251,3 +280,21 @@ def test_the_conversations_page_shows_a_turns_passages_and_tool_calls(
     admin.screenshot(path=str(SHOTS / "analytics.png"), full_page=True)
     assert errors == []
     admin_ctx.close()
+
+
+def _attach_photo(runtime: Runtime, question: str) -> int:
+    """Give the customer's question a photo, as the widget's upload would (stored, linked to
+    the message); returns the image's id."""
+    with runtime.session_factory.begin() as s:
+        asked = s.scalars(
+            select(Message).where(Message.role == MessageRole.USER, Message.content == question)
+        ).one()
+        return attachment_service.store(
+            db_session=s,
+            settings=runtime.settings,
+            image=clean(photo(), runtime.settings.vision),
+            owner="widget-test",
+            channel="web",
+            conversation_id=asked.conversation_id,
+            message_id=asked.id,
+        ).id

@@ -87,11 +87,30 @@ function who(m) {
   if (m.role === "agent") return `${W["role.agent"]} ${m.author || ""}`.trim();
   return W[`who.${m.role}`] || m.role;
 }
-function showMessage(m) {
+// A customer's images as thumbnails, each a link (so a keyboard reaches it) to the full size.
+function thumbnails(conversationId, ids) {
+  const box = el("div", undefined, "thumbs");
+  ids.forEach((id, i) => {
+    const src = `/console/conversations/${encodeURIComponent(conversationId)}/attachments/${encodeURIComponent(id)}`;
+    const link = el("a", undefined, "thumb");
+    link.href = src;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.title = W["conv.image_open"];
+    const img = el("img");
+    img.src = src;
+    img.alt = W["conv.image"].replace("{n}", String(i + 1));
+    link.append(img);
+    box.append(link);
+  });
+  return box;
+}
+function showMessage(m, conversationId) {
   if (m.id !== undefined && shown.has(m.id)) return;
   if (m.id !== undefined) shown.add(m.id);
   const li = el("li", undefined, `msg msg-${m.role}`);
   li.append(el("span", who(m), "who"), el("div", m.content, "text"));
+  if (m.attachments && m.attachments.length) li.append(thumbnails(conversationId, m.attachments));
   chatLog.append(li);
   li.scrollIntoView({ block: "nearest" });
 }
@@ -128,7 +147,7 @@ async function openConversation(id) {
   }
   chatLog.replaceChildren();
   shown.clear();
-  detail.messages.forEach(showMessage);
+  detail.messages.forEach((m) => showMessage(m, id));
   applyState(detail.conversation);
   queueList.querySelector(`[data-conversation="${CSS.escape(id)}"]`)?.classList.remove("unread");
   seen();
@@ -138,7 +157,7 @@ async function reloadState() {
   if (!current) return;
   try {
     const detail = await api(`/console/handoff/conversations/${encodeURIComponent(current.id)}`);
-    detail.messages.forEach(showMessage);
+    detail.messages.forEach((m) => showMessage(m, detail.conversation.id));
     applyState(detail.conversation);
   } catch (error) {
     showError(error.message);
@@ -171,7 +190,7 @@ $("reply-form").addEventListener("submit", async (event) => {
       method: "POST",
       json: { text, client_message_id: crypto.randomUUID() },
     });
-    showMessage(sent.message);
+    showMessage(sent.message, current.id);
     replyText.value = "";
   } catch (error) {
     showError(error.message);
@@ -270,7 +289,7 @@ feed.addEventListener("queue", (event) => {
 feed.addEventListener("customer_message", (event) => {
   const data = JSON.parse(event.data);
   if (current && current.id === data.conversation_id) {
-    showMessage({ id: data.message_id, role: "user", content: data.content });
+    showMessage({ id: data.message_id, role: "user", content: data.content, attachments: data.attachments }, data.conversation_id);
   }
   attention(data.conversation_id);
   refreshQueue();
