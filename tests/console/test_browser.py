@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import time
+import uuid
 
 import httpx
 from docx import Document as DocxDocument
@@ -108,24 +110,48 @@ def test_admin_adds_an_agent_uploads_a_docx_and_hit_tests_it(
     context.close()
 
 
-def ask_bot(console_url: str, key: str, question: str) -> str:
-    response = httpx.post(
-        f"{console_url}/v1/chat/completions",
-        headers={"Authorization": f"Bearer {key}"},
-        json={"model": "kefu", "messages": [{"role": "user", "content": question}]},
-        timeout=60,
-    )
+SHOP = "http://shop.example"
+
+
+def ask_widget(console_url: str, key: str, question: str) -> str:
+    """The question as the widget's frame asks it (visitor token, origin, SSE reply): the text
+    the customer sees."""
+    with httpx.Client(base_url=console_url, timeout=60) as client:
+        frame = client.get("/widget/frame", params={"key": key, "origin": SHOP})
+        token = re.search(r'data-visitor-token="([^"]+)"', frame.text)
+        assert token, frame.text
+        response = client.post(
+            "/widget/api/messages",
+            json={
+                "text": question,
+                "client_message_id": uuid.uuid4().hex,
+                "visitor_id": uuid.uuid4().hex,
+            },
+            headers={
+                "Authorization": f"Bearer {key}",
+                "X-Kefu-Origin": SHOP,
+                "X-Kefu-Visitor-Token": token.group(1),
+            },
+        )
     assert response.status_code == 200, response.text
-    return str(response.json()["choices"][0]["message"]["content"])
+    return "".join(
+        json.loads(line[5:])["text"]
+        for block in response.text.split("\n\n")
+        if "event: delta" in block
+        for line in block.splitlines()
+        if line.startswith("data:")
+    )
 
 
 def test_an_faq_edit_is_the_bots_next_answer(
     browser: Browser, console_url: str, console_runtime: Runtime
 ) -> None:
     with console_runtime.session_factory() as s:
-        key = auth_service.create(db_session=s, name="api", role=Role.CLIENT).secret
+        key = auth_service.create(
+            db_session=s, name="shop", role=Role.CLIENT, allowed_origins=[SHOP]
+        ).secret
         s.commit()
-    assert "3-5 working days" in ask_bot(console_url, key, FAQ_QUESTION)
+    assert "3-5 working days" in ask_widget(console_url, key, FAQ_QUESTION)
 
     context, page = new_page(browser, console_url)
     sign_in(page, ADMIN)
@@ -141,7 +167,7 @@ def test_an_faq_edit_is_the_bots_next_answer(
     deadline = time.monotonic() + 30
     answer = ""
     while time.monotonic() < deadline:
-        answer = ask_bot(console_url, key, FAQ_QUESTION)
+        answer = ask_widget(console_url, key, FAQ_QUESTION)
         if new_answer in answer:
             break
         time.sleep(0.2)
