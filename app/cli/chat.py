@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -18,9 +19,12 @@ from app.conversation.schemas import (
     ToolCallStarted,
     TurnRequest,
 )
-from app.conversation.turns import handle_turn, run_turn
 from app.core.errors import AppError
-from app.runtime import Runtime
+
+# The agent is imported when the command runs, so that `kefu keys`, `migrate` and
+# `demo-data` start in a second instead of loading the agent, LangChain and Milvus first.
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 
 def _cite(c: Citation) -> str:
@@ -37,6 +41,8 @@ def register(cli: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="With --message: one JSON object"),
     ) -> None:
         """Chat with the bot using the same settings as `kefu serve`."""
+        from app.runtime import Runtime
+
         settings = settings_or_exit()
         check_extra_tools(settings)
         ensure_schema(settings)
@@ -68,6 +74,8 @@ async def _one(
     as_json: bool,
     console: Console,
 ) -> None:
+    from app.conversation.turns import run_turn
+
     req = TurnRequest(
         channel="cli", text=message, conversation_id=conversation, customer_id=customer
     )
@@ -91,6 +99,8 @@ async def _one(
 async def _interactive(
     runtime: Runtime, customer: str | None, conversation: str | None, console: Console
 ) -> None:
+    from app.conversation.turns import handle_turn
+
     console.print("kefu chat — empty line or Ctrl-D to quit", style="bold")
     while True:
         try:

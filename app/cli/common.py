@@ -9,8 +9,6 @@ from sqlalchemy.exc import DBAPIError
 from app.core import datadir, migrations
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine
-from app.runtime import load_extra_tools
-from app.tools.binding import ToolBindingError
 
 
 def settings_or_exit() -> Settings:
@@ -23,6 +21,10 @@ def settings_or_exit() -> Settings:
 
 def check_extra_tools(settings: Settings) -> None:
     """Refuse to start with a bad ``KEFU_EXTRA_TOOLS``, in one line that names the fix."""
+    # Here, not at the top: every command imports this module, and the tools bring LangChain.
+    from app.runtime import load_extra_tools
+    from app.tools.binding import ToolBindingError
+
     try:
         load_extra_tools(settings)
     except ToolBindingError as exc:

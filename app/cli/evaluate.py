@@ -18,8 +18,6 @@ from rich.progress import (
 
 from app.cli.common import settings_or_exit
 from app.core.errors import AppError
-from app.evaluation import report
-from app.evaluation import service as evaluation
 
 
 def register(cli: typer.Typer) -> None:
@@ -36,6 +34,10 @@ def register(cli: typer.Typer) -> None:
         ),
     ) -> None:
         """Ingest SET_DIR/kb into a temporary store, route and retrieve every question, score."""
+        # Here, not at the top: see app/cli/ingest.py.
+        from app.evaluation import report
+        from app.evaluation import service as evaluation
+
         console = Console()
         status = Console(stderr=True)
         settings = settings_or_exit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -12,11 +13,15 @@ from rich.table import Table
 
 from app.cli.common import check_extra_tools, ensure_schema, settings_or_exit
 from app.core.errors import AppError
-from app.knowledge_bases import service as kb_service
-from app.runtime import Runtime
 from knowledge import service as knowledge_service
 from knowledge.formats import SUPPORTED_EXTENSIONS
 from knowledge.models import IngestionJob, JobStatus
+
+# The runtime is imported when the command runs, so that `kefu keys`, `migrate` and
+# `demo-data` start in a second instead of loading the agent, LangChain and Milvus first.
+if TYPE_CHECKING:
+    from app.knowledge_bases.service import Upload
+    from app.runtime import Runtime
 
 DONE = {JobStatus.SUCCEEDED, JobStatus.FAILED}
 
@@ -37,9 +42,11 @@ def _collect(paths: list[Path]) -> list[Path]:
     return files
 
 
-def _screen(files: list[Path], max_bytes: int) -> tuple[list[kb_service.Upload], dict[str, str]]:
+def _screen(files: list[Path], max_bytes: int) -> tuple[list[Upload], dict[str, str]]:
     """Check each file on its own, so one bad file in a folder does not stop the others."""
-    uploads: list[kb_service.Upload] = []
+    from app.knowledge_bases import service as kb_service
+
+    uploads: list[Upload] = []
     rejected: dict[str, str] = {}
     for path in files:
         try:
@@ -68,6 +75,9 @@ def register(cli: typer.Typer) -> None:
         timeout: float = typer.Option(1800, help="Seconds to wait for the jobs"),
     ) -> None:
         """Upload files into a knowledge base and index them."""
+        from app.knowledge_bases import service as kb_service
+        from app.runtime import Runtime
+
         console = Console(stderr=True)
         settings = settings_or_exit()
         check_extra_tools(settings)

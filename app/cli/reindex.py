@@ -12,8 +12,6 @@ from rich.console import Console
 
 from app.cli.common import ensure_schema, settings_or_exit
 from app.cli.ingest import _follow
-from app.knowledge_bases import service as kb_service
-from app.runtime import Runtime
 from knowledge import service as knowledge_service
 
 
@@ -29,6 +27,10 @@ def register(cli: typer.Typer) -> None:
         timeout: float = typer.Option(3600, help="Seconds to wait for the jobs"),
     ) -> None:
         """Re-embed and re-index documents from their stored originals."""
+        # Here, not at the top: see app/cli/ingest.py.
+        from app.knowledge_bases import service as kb_service
+        from app.runtime import Runtime
+
         console = Console(stderr=True)
         settings = settings_or_exit()
         ensure_schema(settings)

