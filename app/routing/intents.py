@@ -51,6 +51,7 @@ def smalltalk_priority(names: Iterable[str]) -> str:
     found = list(names)
     return next((n for n in _SMALLTALK_PRIORITY if n in found), found[0])
 
+
 # Exemplar vectors per embedder object, so a process that builds several routers on one model
 # (evaluation runs, the test suite's many runtimes) embeds the ~250 exemplars once instead of
 # spending ~2 s each time. Keyed by the object: another or reconfigured embedder embeds anew.
