@@ -198,16 +198,16 @@ class Router:
         if not 2 <= len(clauses) <= 4 or any(textlib.visible_length(c) > limit for c in clauses):
             return None
         found: list[tuple[str, float]] = []
+        unmatched: list[str] = []
         for clause in clauses:
-            single = self._detector.matching_pattern(clause, (IDENTITY,))
-            if single:
-                found.append((single, 0.95))
-                continue
-            phrases = self._detector.smalltalk_only(clause)
-            if phrases:
+            if self._detector.matching_pattern(clause, (IDENTITY,)):
+                found.append((IDENTITY, 0.95))
+            elif phrases := self._detector.smalltalk_only(clause):
                 found.append((phrases, 0.9))
-                continue
-            vector = self._vectors.embed([self._core(clause)])[0]
+            else:
+                unmatched.append(self._core(clause))
+        # The clauses no pattern names are embedded together, once.
+        for vector in self._vectors.embed(unmatched) if unmatched else []:
             semantic = self._semantic_intent(self._detector.nearest(vector), "smalltalk.")
             if semantic is None:
                 return None
