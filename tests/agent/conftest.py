@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.conversation.models import TurnTrace
 from app.core.cache import InProcessCache
-from app.core.config import LLMSettings, Settings
+from app.core.config import LLMSettings, RoutingSettings, Settings
 from app.core.db import make_engine
 from app.customers.demo import load_demo
 from app.runtime import Runtime
@@ -96,6 +96,10 @@ def agent_settings(tmp_path: Path, scripted_llm: ScriptedServer) -> Settings:
         data_dir=tmp_path / "data",
         secret_key="test-secret-0123456789abcdef",  # type: ignore[arg-type]
         llm=_llm_settings(scripted_llm),
+        # These tests script the LLM's requests one by one; whether a question falls in the
+        # tie-breaker's band depends on the FAQ model, so the tie-breaker is on only in its
+        # own tests (test_tiebreak_turns.py).
+        routing=RoutingSettings(_env_file=None, tiebreak=False),  # type: ignore[call-arg]
     )
 
 
