@@ -77,7 +77,16 @@ def report(name: str, outcomes: list[Outcome], *, errors: bool, timing: bool) ->
     print("gold \\ predicted " + "".join(f"{r:>10}" for r in ROUTES))
     for gold in ROUTES:
         print(f"{gold:<17}" + "".join(f"{confusion[(gold, p)]:>10}" for p in ROUTES))
+    wrong = [o for o in outcomes if _wrong_pair(o)]
+    labelled = sum("faq" in o.item for o in outcomes)
+    if labelled:
+        # Sets that name the pair answering each faq question (our training sets do) also
+        # show FAQ answers from the wrong pair: as bad as a harmful misroute, and invisible
+        # to route accuracy.
+        print(f"wrong FAQ pair: {len(wrong)} of {labelled} labelled faq questions")
     if errors:
+        for o in wrong:
+            print(f"  {o.item['id']} WRONG PAIR {o.item['question']} -> {o.decision.faq.question}")  # type: ignore[union-attr]
         for o in outcomes:
             if o.decision.route != o.item["route"]:
                 d = o.decision
@@ -92,6 +101,14 @@ def report(name: str, outcomes: list[Outcome], *, errors: bool, timing: bool) ->
             f"route(): median {statistics.median(ms):.1f} ms, "
             f"p90 {ms[int(0.9 * (len(ms) - 1))]:.1f} ms, max {ms[-1]:.1f} ms (cold cache)"
         )
+
+
+def _wrong_pair(outcome: Outcome) -> bool:
+    gold = outcome.item.get("faq")
+    faq = outcome.decision.faq
+    if outcome.decision.route != "faq" or faq is None or gold is None:
+        return False
+    return faq.question not in (gold if isinstance(gold, list) else [gold])
 
 
 def main() -> None:

@@ -6,15 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from app.core.text import estimate_tokens
+
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-
-
-def estimate_tokens(text: str) -> int:
-    """An estimate of Qwen's token count from characters (no tokenizer is loaded): one token
-    per CJK character, one per ~4 other characters. Enough for a budget, and free per turn.
-    """
-    cjk = len(_CJK.findall(text))
-    return cjk + (len(text) - cjk + 3) // 4
 
 
 def window(

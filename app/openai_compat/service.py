@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from app.conversation.schemas import (
 from app.conversation.turns import handle_turn
 from app.core.config import Settings
 from app.core.errors import AppError, Forbidden, NotFound, Unprocessable, database_unavailable
-from app.core.text import message_text, require_text
+from app.core.text import estimate_tokens, message_text, require_text
 from app.openai_compat.schemas import (
     MODEL_ID,
     AssistantMessage,
@@ -193,13 +192,6 @@ def prepare(
         client_message_id=body.client_message_id,
         images=images,
     )
-
-
-def estimate_tokens(text: str) -> int:
-    """A rough count (a CJK character is about a token, other text about four characters a
-    token): the customer's turn may run several LLM calls, or none, so there is no exact one."""
-    cjk = sum(1 for ch in text if "\u2e80" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
-    return cjk + math.ceil((len(text) - cjk) / 4)
 
 
 @dataclass

@@ -256,7 +256,7 @@ class Router:
         followup = bool(history) and bool(self._detector.pattern_hits(message, FOLLOWUP))
         index = self.faq_index(kb_key)
         # Numbers that name things (orders, phones, months) are not sums to do.
-        numbers = len(textlib.quantities(message))
+        numbers = textlib.distinct_quantities(message)
         match: FaqMatch | None = None
         probability = 0.0
         signals: dict[str, float] = {}
@@ -274,6 +274,11 @@ class Router:
             # The nearest pair by embedding is not always the one whose words the message
             # uses; the model that weighs both picks among the nearest few.
             p = self._faq_probability(candidate, history, agent_cue=cue)
+            if candidate.features.coverage == 0 and candidate.features.calibrated < 0:
+                # Not one content word in common, and further from the message than a typical
+                # non-matching pair: nothing says this pair is about the message, however far
+                # ahead of the rest it is (in a two-pair FAQ every margin is large).
+                p = 0.0
             if match is None or p > probability:
                 match, probability, vetoed = candidate, p, mine
         if match is not None:

@@ -84,6 +84,26 @@ def quantities(text: str) -> list[str]:
     return _NUMBER.findall(_IDENTIFIER.sub(" ", normalise(text)))
 
 
+# A quantity with the magnitude customers write after it: 10k, 2w, 1.5万, 3千.
+_QUANTITY = re.compile(r"(\d+(?:[.,]\d+)*)\s*([kKwW万千]?)")
+_MAGNITUDE = {"k": 1e3, "K": 1e3, "千": 1e3, "w": 1e4, "W": 1e4, "万": 1e4}
+
+
+def distinct_quantities(text: str) -> int:
+    """How many different amounts a message names: "¥10,000 … the whole 10k" restates one
+    amount, and only two different ones are a sum to work out."""
+    values: set[float] = set()
+    for digits, unit in _QUANTITY.findall(_IDENTIFIER.sub(" ", normalise(text))):
+        # A comma before exactly three digits groups thousands; otherwise it is a decimal mark.
+        plain = re.sub(r",(?=\d{3}(?!\d))", "", digits).replace(",", ".")
+        try:
+            value = float(plain) * _MAGNITUDE.get(unit, 1.0)
+        except ValueError:  # "1.2.3": not one number
+            value = float(len(values) + 1e9)
+        values.add(round(value, 6))
+    return len(values)
+
+
 def question_count(text: str) -> int:
     """How many questions a message asks: question marks, or at least one if it ends without."""
     return max(1, len(_QUESTION_MARK.findall(text)))

@@ -176,6 +176,27 @@ def test_a_calculation_goes_to_the_agent_with_reasoning(router: Router) -> None:
     assert decision.needs_reasoning
 
 
+@pytest.mark.parametrize(
+    ("message", "calculation"),
+    [
+        ("Which is cheaper for me, the monthly card or paying per ride?", True),
+        ("Can you work out how much I owe after the discount?", True),
+        # Asking how prices work or whether a cheaper option exists is not a sum to do.
+        ("is there a cheaper way to ship this?", False),
+        ("how do you work out the shipping price?", False),
+        # One amount written twice is one amount.
+        ("if I return a ¥1,000 order, do I get the whole 1k back?", False),
+    ],
+)
+def test_calculation_cues_name_a_sum_for_this_customer(
+    router: Router, message: str, calculation: bool
+) -> None:
+    decision = router.route(message, kb_key=BOOKSHOP)
+    assert decision.route == "llm" or not calculation
+    assert (decision.intent == "llm.calculation") is calculation
+    assert decision.needs_reasoning is calculation
+
+
 def test_an_order_lookup_does_not_think(router: Router) -> None:
     # A month and an order number are two numbers but no calculation: thinking would only
     # add latency.
@@ -255,3 +276,36 @@ def test_faq_candidates_are_distinct_pairs_ranked_with_margins_against_the_rest(
         )
     best = index.match(vector, "怎么查看我买的书发货了没有")
     assert best is not None and best.entry == found[0].entry
+
+
+def test_a_pair_that_shares_no_word_and_scores_low_is_no_answer(embedder: Embedder) -> None:
+    # In a two-pair FAQ every best match is far ahead of the other pair; that alone must not
+    # make an unrelated pair the answer.
+    router = Router(embedder)
+    router.load_faqs(
+        "tiny",
+        [
+            FaqEntry(
+                "t-1",
+                "How long does delivery take?",
+                ("when will my parcel arrive",),
+                "Orders arrive in 3-5 working days.",
+                "faq.csv",
+                1,
+            ),
+            FaqEntry(
+                "t-2",
+                "怎么开发票？",
+                ("发票在哪里开", "能开发票吗"),
+                "在订单详情页点击“申请发票”即可开具电子发票。",
+                "faq.csv",
+                1,
+            ),
+        ],
+    )
+    history = turns("会员积分可以抵现金吗？", "每100积分抵1元。")
+    decision = router.route("那能送给朋友吗？", history=history, kb_key="tiny")
+    assert decision.route == "llm"
+    assert decision.signals["coverage"] == 0 and decision.signals["calibrated"] < 0
+    # The pair's own words still find it.
+    assert router.route("发票在哪开呀", kb_key="tiny").route == "faq"

@@ -77,6 +77,23 @@ def test_quantities_leave_out_identifiers(message: str, expected: list[str]) -> 
     assert textlib.quantities(message) == expected
 
 
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # One amount restated in another notation is one amount, not a sum to work out.
+        ("if I pay the minimum on a $20,000 balance, is interest on the full 20k?", 1),
+        ("借了3万，现在要还30000吗", 1),
+        ("1.5万和15000一样吗", 1),
+        # Different amounts stay different; a decimal comma is not a thousands separator.
+        ("我的套餐每月30GB，用了35GB", 2),
+        ("2w or 2k?", 2),
+        ("rate 1,5 or 15?", 2),
+    ],
+)
+def test_distinct_quantities_count_each_amount_once(message: str, expected: int) -> None:
+    assert textlib.distinct_quantities(message) == expected
+
+
 def test_one_language_detector_for_routing_retrieval_and_chunks() -> None:
     # Three detectors used to disagree on mixed text: the router said zh, retrieval en.
     from app.core import lang
