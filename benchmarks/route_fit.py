@@ -36,6 +36,7 @@ FEATURES = (
     "history",
     "excess_length",
     "agent_cue",
+    "answer_relevance",
 )
 C = 0.3
 
@@ -61,6 +62,7 @@ def features(router: Router, folder: Path) -> list[dict[str, Any]]:
                 "history": 1.0 if history else 0.0,
                 "excess_length": max(0.0, f.relative_length),
                 "agent_cue": 1.0 if agent_cue else 0.0,
+                "answer_relevance": f.answer_relevance,
             }
         )
         return probability

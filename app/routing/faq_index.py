@@ -32,9 +32,11 @@ class FaqIndex:
         langs: Sequence[str],
         calibration: Calibration,
         stopwords: Collection[str],
+        passages: Vectors,
     ) -> None:
         self.entries = tuple(entries)
         self.vectors = vectors
+        self.passages = passages
         self.owners = owners
         self.calibration = calibration
         self._stopwords = stopwords
@@ -100,7 +102,15 @@ class FaqIndex:
             min_samples=min_samples,
             cross_lingual_offset=cross_lingual_offset,
         )
-        return cls(entries, vectors, owner_array, langs, calibration, stopwords)
+        passages = (
+            np.asarray(
+                embedder.embed_passages([f"{e.question} {e.answer}" for e in entries]),
+                dtype=np.float32,
+            )
+            if entries
+            else np.zeros((0, 1), dtype=np.float32)
+        )
+        return cls(entries, vectors, owner_array, langs, calibration, stopwords, passages)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -131,6 +141,10 @@ class FaqIndex:
         numbers = textlib.numbers(message)
         typical = self._typical_length.get(lang) or self._typical_length.get("", 8.0)
         relative_length = math.log((1 + textlib.visible_length(message)) / (1 + typical))
+        # Standardised per message: raw query-passage cosines sit on a level of their own.
+        relevance = self.passages @ vector
+        spread = float(relevance.std())
+        relevance = (relevance - relevance.mean()) / spread if spread > 1e-6 else relevance * 0
         found = []
         for rank, pair in enumerate(int(p) for p in order[:limit]):
             if len(order) == 1:
@@ -150,6 +164,7 @@ class FaqIndex:
                 coverage=coverage,
                 new_numbers=sum(1 for n in numbers if n not in self._numbers[pair]),
                 relative_length=relative_length,
+                answer_relevance=float(relevance[pair]),
                 variant=self._variant_texts[row],
             )
             found.append(FaqMatch(entry=self.entries[pair], features=features))

@@ -18,9 +18,13 @@ class QueryEmbedder(Protocol):
 
     Rows are L2-normalised, so a dot product is a cosine. Messages, exemplars and FAQ
     questions are all embedded as queries: matching a question with a question is symmetric.
+    An FAQ pair as a whole (question and answer) is embedded as a passage, to ask whether its
+    answer answers the message, which is what retrieval models are trained for.
     """
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors: ...
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ class FaqFeatures:
     coverage: float | None
     new_numbers: int  # numbers in the message the FAQ pair does not contain
     relative_length: float  # log of the message's length over a typical FAQ question's
+    # How well the pair's answer answers the message (query-passage cosine), in standard
+    # deviations above this FAQ's mean for the message.
+    answer_relevance: float
     variant: str  # the FAQ question or paraphrase that matched
 
 

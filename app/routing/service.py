@@ -260,19 +260,19 @@ class Router:
         match: FaqMatch | None = None
         probability = 0.0
         signals: dict[str, float] = {}
-        limit = int(self.rules.params["faq"]["candidates"])
+        params = self.rules.params["faq"]
+        limit = int(params["candidates"])
         candidates = index.candidates(vector, message, limit=limit) if index else []
-        for rank, candidate in enumerate(candidates):
-            if rank and candidate.features.coverage is None:
-                # Only the message's own words can overrule the embedding's ranking.
-                continue
+        vetoed = False
+        for candidate in candidates:
             # The operator wrote this FAQ in the customer's words ("when will my parcel
             # arrive?"): its answer is meant for exactly such a message.
             mine = account and not self._detector.pattern_hits(candidate.features.variant, ACCOUNT)
             # Two amounts are circumstances an FAQ answer cannot weigh: a sum to work out.
             cue = mine or calculation or followup or numbers >= 2
             # The nearest pair by embedding is not always the one whose words the message
-            # uses; the model that weighs both picks among the nearest few.
+            # uses or whose answer answers it; the model that weighs all three picks among
+            # the nearest few.
             p = self._faq_probability(candidate, history, agent_cue=cue)
             if candidate.features.coverage == 0 and candidate.features.calibrated < 0:
                 # Not one content word in common, and further from the message than a typical
@@ -282,14 +282,15 @@ class Router:
             if match is None or p > probability:
                 match, probability, vetoed = candidate, p, mine
         if match is not None:
-            account = vetoed
             features = match.features
+            account = vetoed
             signals = {
                 "p_faq": round(probability, 4),
                 "score": round(features.score, 4),
                 "calibrated": round(features.calibrated, 3),
                 "margin": round(features.calibrated_margin, 3),
                 "coverage": round(features.coverage if features.coverage is not None else -1, 3),
+                "answer_relevance": round(features.answer_relevance, 3),
             }
             # A question about the customer's own records never gets a canned answer, however
             # close an FAQ looks: its answer is not the same for every customer.
@@ -341,6 +342,7 @@ class Router:
                 # Only the excess counts: a terse message is not more of an FAQ for being short.
                 "excess_length": max(0.0, features.relative_length),
                 "agent_cue": 1.0 if agent_cue else 0.0,
+                "answer_relevance": features.answer_relevance,
             }
         )
 

@@ -65,8 +65,9 @@ def test_realistic_domains_route_accuracy(scores: dict[str, Score], name: str) -
 
 def test_faq_answers_come_from_the_pair_that_answers(scores: dict[str, Score]) -> None:
     # An answer from the wrong pair is a confident wrong answer that route accuracy does not
-    # see. 14 of 170 labelled faq questions when this was added (2026-12-07); a ceiling.
+    # see. 14 of 170 labelled faq questions when this was added (2026-12-07), 5 once the
+    # FAQ model weighed how well each pair's answer answers the message; a ceiling.
     labelled = sum(s.labelled for s in scores.values())
     wrong = sum(s.wrong_pair for s in scores.values())
     assert labelled == 170
-    assert wrong / labelled <= 0.10
+    assert wrong / labelled <= 0.06

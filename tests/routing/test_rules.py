@@ -62,9 +62,19 @@ def test_faq_model_and_parameters_are_complete() -> None:
         "history",
         "excess_length",
         "agent_cue",
+        "answer_relevance",
     }
     for key in ("min_similarity", "min_margin", "neighbours", "smalltalk_max_length"):
         assert key in rules.params["intents"]
+
+
+def test_an_unknown_faq_feature_is_refused_when_loading(tmp_path: Path) -> None:
+    raw = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
+    raw["parameters"]["faq"]["model"]["weights"]["sentiment"] = 0.3
+    broken = tmp_path / "routing.yaml"
+    broken.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(RulesError, match=r"unknown feature.*sentiment"):
+        load_rules(broken)
 
 
 def test_a_broken_pattern_is_reported_with_its_intent(tmp_path: Path) -> None:
