@@ -95,11 +95,15 @@ def report(name: str, outcomes: list[Outcome], *, errors: bool, timing: bool) ->
                     f"  {o.item['id']} gold={o.item['route']} got={d.route}/{d.intent} "
                     f"conf={d.confidence:.2f} {d.signals} | {o.item['question']}{cited}"
                 )
+    band = sum(0.3 <= o.decision.signals.get("p_faq", -1.0) < 0.7 for o in outcomes)
+    print(f"in the tie-breaker's band (0.3 <= p_faq < 0.7): {band} of {len(outcomes)}")
     if timing:
         ms = sorted(o.seconds * 1000 for o in outcomes)
         print(
             f"route(): median {statistics.median(ms):.1f} ms, "
-            f"p90 {ms[int(0.9 * (len(ms) - 1))]:.1f} ms, max {ms[-1]:.1f} ms (cold cache)"
+            f"p90 {ms[int(0.9 * (len(ms) - 1))]:.1f} ms, "
+            f"p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms, "
+            f"max {ms[-1]:.1f} ms (cold cache)"
         )
 
 

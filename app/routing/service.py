@@ -283,7 +283,6 @@ class Router:
                 match, probability, vetoed = candidate, p, mine
         if match is not None:
             features = match.features
-            account = vetoed
             signals = {
                 "p_faq": round(probability, 4),
                 "score": round(features.score, 4),
@@ -293,8 +292,9 @@ class Router:
                 "answer_relevance": round(features.answer_relevance, 3),
             }
             # A question about the customer's own records never gets a canned answer, however
-            # close an FAQ looks: its answer is not the same for every customer.
-            if not account and probability >= self.rules.faq_model.threshold:
+            # close an FAQ looks: its answer is not the same for every customer. Only an FAQ
+            # written in the customer's own words answers it.
+            if not vetoed and probability >= self.rules.faq_model.threshold:
                 return RouteDecision(
                     "faq",
                     "faq",
@@ -316,7 +316,9 @@ class Router:
             "llm",
             intent,
             round(1.0 - probability, 4),
-            candidate=match.entry if match is not None and not account else None,
+            # An account question stays one when the FAQ written in first person does not
+            # answer it: its answer is looked up, and never reused for another customer.
+            candidate=match.entry if match is not None and not vetoed else None,
             # Two questions in one message are not a calculation: only arithmetic is worth
             # the seconds a thought costs (and only with KEFU_LLM_THINKING=auto).
             needs_reasoning=calculation or numbers >= 2,
