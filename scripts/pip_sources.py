@@ -17,8 +17,11 @@ import sys
 # (config files are listed in the order pip loads them, so a later file wins within one).
 _VARIANTS = ("global", "install", ":env:")
 # pip option -> uv flag; each whitespace-separated value becomes one flag.
-_MULTI = {"find-links": "--find-links", "extra-index-url": "--extra-index-url",
-          "constraint": "--constraints"}
+_MULTI = {
+    "find-links": "--find-links",
+    "extra-index-url": "--extra-index-url",
+    "constraint": "--constraints",
+}
 
 
 def effective(listing: str) -> dict[str, str]:
@@ -53,8 +56,9 @@ def uv_args(settings: dict[str, str]) -> list[str]:
 
 
 def main() -> None:
-    listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"],
-                             capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=True
+    ).stdout
     print("\n".join(uv_args(effective(listing))))
 
 

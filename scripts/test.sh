@@ -5,6 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each step's line says when it began (seconds into this script), so a log shows the phases.
+say() { echo "==> [$SECONDS s] $*" >&2; }
+# The repository's own modules are imported afresh by every `kefu` subprocess the tests start
+# (over a hundred): bytecode written once spares each of them compiling app/ again, half a
+# second apiece, where the environment says not to write it.
+unset PYTHONDONTWRITEBYTECODE
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
@@ -21,7 +28,7 @@ find_uv .venv/bin/python
 # background (mostly waiting on disk and network, then half a minute importing vllm to check
 # it); pytest starts once it is done.
 vllm_log=$(mktemp)
-echo "==> vLLM (CPU) for the contract tests, in the background" >&2
+say "vLLM (CPU) for the contract tests, in the background"
 KEFU_UV=$UV bash scripts/install-vllm.sh >"$vllm_log" 2>&1 &
 vllm_pid=$!
 trap 'kill "$vllm_pid" 2>/dev/null || true; rm -f "$vllm_log"' EXIT
@@ -32,7 +39,7 @@ trap 'kill "$vllm_pid" 2>/dev/null || true; rm -f "$vllm_log"' EXIT
 # e.g. https://download.pytorch.org/whl/cpu.
 torch_index=(${KEFU_TORCH_INDEX:+--extra-index-url "$KEFU_TORCH_INDEX"})
 if ! python -c "import torch, sys; sys.exit(torch.__version__ != '2.13.0+cpu')" 2>/dev/null; then
-  echo "==> installing torch==2.13.0+cpu" >&2
+  say "installing torch==2.13.0+cpu"
   pkg_install .venv/bin/python -q "torch==2.13.0+cpu" --no-deps "${torch_index[@]}" || {
     echo "no torch 2.13.0+cpu wheel found: set KEFU_TORCH_INDEX=https://download.pytorch.org/whl/cpu" >&2
     exit 1
@@ -43,26 +50,26 @@ fi
 stamp=.venv/.kefu-test-deps
 want=$(cat requirements-test.lock pyproject.toml <(python -VV) | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "==> installing kefu's locked test dependencies" >&2
+  say "installing kefu's locked test dependencies"
   pkg_install .venv/bin/python -q -r requirements-test.lock "${torch_index[@]}"
   pkg_install .venv/bin/python -q --no-deps -e .
   echo "$want" >"$stamp"
 else
-  echo "==> kefu's locked test dependencies already installed" >&2
+  say "kefu's locked test dependencies already installed"
 fi
 
-echo "==> ruff" >&2
+say "ruff"
 ruff check .
-echo "==> mypy" >&2
+say "mypy"
 mypy
-echo "==> import-linter" >&2
+say "import-linter"
 lint-imports
-echo "==> vLLM (CPU) for the contract tests: waiting for its install" >&2
+say "vLLM (CPU) for the contract tests: waiting for its install"
 vllm_status=0
 wait "$vllm_pid" || vllm_status=$?
 cat "$vllm_log" >&2
 [ "$vllm_status" -eq 0 ] || { echo "scripts/install-vllm.sh failed ($vllm_status)" >&2; exit 1; }
-echo "==> pytest" >&2
+say "pytest"
 set +e
 python -m pytest "$@"
 status=$?
