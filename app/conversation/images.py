@@ -169,11 +169,14 @@ def _record(runtime: Runtime, items: list[TurnImage]) -> None:
 
 
 def lang_of(prep: Prepared, text: str) -> str:
-    """The customer's language: of the text, or (an image alone) of their last message."""
+    """The customer's language: of the text, or (an image alone) of their last message, or
+    of the channel they use (the widget's language), or Chinese."""
     if text:
         return detect_lang(text)
     earlier = [content for role, content in prep.history if role == "user"]
-    return detect_lang(earlier[-1]) if earlier else "zh"
+    if earlier:
+        return detect_lang(earlier[-1])
+    return prep.lang_hint if prep.lang_hint in ("zh", "en") else "zh"
 
 
 def described(prep: Prepared) -> list[TurnImage]:

@@ -22,7 +22,7 @@ def _text(runtime: Runtime, req: TurnRequest) -> str:
     """The message's text; with images it may be empty (stored as a placeholder)."""
     if (req.images or req.attachment_ids) and not req.text.strip():
         require_text(req.text)
-        return vision.prompts().text("placeholder", detect_lang(req.text))
+        return vision.prompts().text("placeholder", req.lang_hint or detect_lang(req.text))
     return message_text(req.text, limit=runtime.settings.limits.max_message_chars)
 
 
@@ -127,6 +127,7 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
             history_start_id=start_id,
             channel=conv.channel,
             pending=pending,
+            lang_hint=req.lang_hint,
         )
         prepared.images = stored
         return prepared

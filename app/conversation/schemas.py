@@ -21,6 +21,9 @@ class TurnRequest:
     # the widget's uploads (stored already, unsent) this message carries.
     images: tuple[CleanImage, ...] = ()
     attachment_ids: tuple[int, ...] = ()
+    # The language the channel shows the customer (the widget's), for a reply to images sent
+    # without a word: text, when there is any, says more.
+    lang_hint: str | None = None
 
 
 @dataclass(frozen=True)

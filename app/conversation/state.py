@@ -29,6 +29,7 @@ class Prepared:
     reply_id: int | None = None  # the stored answer a replay repeats
     replay: TurnOutcome | None = None
     images: list[TurnImage] = field(default_factory=list)  # stored with this message
+    lang_hint: str | None = None  # TurnRequest.lang_hint
 
 
 @dataclass

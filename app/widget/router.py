@@ -219,6 +219,7 @@ async def post_message(
         customer_id=customer_id,
         client_message_id=body.client_message_id,
         attachment_ids=tuple(body.attachment_ids),
+        lang_hint=body.lang,
     )
     return StreamingResponse(
         sse.turn_stream(runtime, req, keepalive=KEEPALIVE_SECONDS),

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -20,6 +20,8 @@ class WidgetMessageIn(BaseModel):
     # Images uploaded first (POST /widget/api/uploads) that this message carries; with
     # them the text may be empty.
     attachment_ids: list[int] = Field(default_factory=list, max_length=16)
+    # The widget's display language: a reply to images sent without a word is in it.
+    lang: Literal["zh", "en"] | None = None
 
 
 class WidgetMessageOut(BaseModel):

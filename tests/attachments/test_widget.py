@@ -75,6 +75,49 @@ def test_an_uploaded_image_is_answered_in_the_stream(kefu: Kefu, widget_key: str
     assert again.json()["error"]["code"] == "unknown_attachment"
 
 
+@pytest.mark.usefixtures("vision_down")
+@pytest.mark.parametrize(
+    ("lang", "expected", "placeholder"),
+    [("en", "human agent", "[image]"), ("zh", "转人工", "[图片]")],
+)
+def test_an_image_sent_alone_is_answered_in_the_widgets_language(
+    kefu: Kefu, widget_key: str, lang: str, expected: str, placeholder: str
+) -> None:
+    # Nothing the customer wrote says their language: the widget's display language does.
+    visitor = visitor_headers(kefu.client, widget_key, ORIGIN)
+    attachment = upload(kefu, visitor, photo()).json()["attachment_id"]  # type: ignore[attr-defined]
+    sent = kefu.client.post(
+        "/widget/api/messages",
+        headers=visitor,
+        json={
+            "text": "",
+            "client_message_id": uuid.uuid4().hex,
+            "attachment_ids": [attachment],
+            "lang": lang,
+        },
+    )
+    assert sent.status_code == 200, sent.text
+    events = parse_sse(sent.text)
+    text = "".join(data["text"] for name, data in events if name == "delta")
+    assert expected in text
+    conversation = next(data for name, data in events if name == "done")["conversation_id"]
+    history = kefu.client.get(
+        f"/widget/api/conversations/{conversation}/messages", headers=visitor
+    ).json()
+    assert history["messages"][0]["content"] == placeholder
+
+
+def test_a_language_the_widget_does_not_speak_is_refused(kefu: Kefu, widget_key: str) -> None:
+    visitor = visitor_headers(kefu.client, widget_key, ORIGIN)
+    sent = kefu.client.post(
+        "/widget/api/messages",
+        headers=visitor,
+        json={"text": "hi", "client_message_id": uuid.uuid4().hex, "lang": "fr"},
+    )
+    assert sent.status_code == 422
+    assert "lang" in sent.text
+
+
 @pytest.mark.parametrize(
     ("data", "status", "code"),
     [

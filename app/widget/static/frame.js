@@ -586,7 +586,7 @@
           body: JSON.stringify({
             text: text, client_message_id: clientId,
             conversation_id: conversationId, identity: identity,
-            attachment_ids: attachmentIds || []
+            attachment_ids: attachmentIds || [], lang: cfg.lang
           })
         });
       } catch (e) { continue; }
