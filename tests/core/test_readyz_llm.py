@@ -1,5 +1,6 @@
-"""/readyz reports the LLM: ready when the endpoint answers, degraded (never 503) when it is
-down or the client's circuit breaker is open, since the bot still answers without it."""
+"""/readyz reports the LLM and the vision model: ready when the endpoint answers, degraded
+(never 503) when it is down or the client's circuit breaker is open, since the bot still
+answers without them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi.testclient import TestClient
 from app.auth import service as auth_service
 from app.auth.models import Role
 from app.core.cache import InProcessCache
-from app.core.config import LLMSettings, Settings
+from app.core.config import LLMSettings, Settings, VisionSettings
 from app.llm import LLMError
 from app.main import create_app
 from app.runtime import Runtime
@@ -78,3 +79,36 @@ def test_unreachable_llm_is_degraded_not_unavailable(settings: Settings, runtime
     with _client(settings, runtime, "http://127.0.0.1:1/v1") as client:
         status, state, _ = _llm_state(client)
         assert (status, state) == (200, "degraded")
+
+
+def test_vision_model_is_reported_beside_the_llm(
+    settings: Settings, runtime: Runtime, scripted: ScriptedServer
+) -> None:
+    with _client(settings, runtime, scripted.base_url) as client:
+        assert _component(client, "vision")[:2] == (200, "not_configured")
+    settings.vision = VisionSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        base_url=scripted.base_url,
+        model="scripted-model",
+    )
+    with _client(settings, runtime, scripted.base_url) as client:
+        assert _component(client, "vision")[:2] == (200, "ready")
+    settings.vision = VisionSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        base_url="http://127.0.0.1:1/v1",
+        model="qwen3-vl",
+    )
+    with _client(settings, runtime, scripted.base_url) as client:
+        status, state, detail = _component(client, "vision")
+        # Images still reach a person: degraded, never unavailable.
+        assert (status, state) == (200, "degraded") and "qwen3-vl" in detail
+
+
+def _component(client: TestClient, name: str) -> tuple[int, str, str]:
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    with runtime.session_factory() as s:
+        admin = auth_service.create(db_session=s, name="ops", role=Role.ADMIN).secret
+        s.commit()
+    resp = client.get("/readyz", headers={"Authorization": f"Bearer {admin}"})
+    found = resp.json()["components"][name]
+    return resp.status_code, found["state"], found.get("detail", "")
