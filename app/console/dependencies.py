@@ -96,6 +96,12 @@ def _load(runtime: Runtime, session: ConsoleSession) -> ConsolePrincipal | None:
         return ConsolePrincipal(user.id, user.name, user.display_name, user.role, session)
 
 
+async def still_signed_in(runtime: Runtime, session: ConsoleSession) -> bool:
+    """Whether a session is still good (not signed out everywhere, the user not disabled):
+    asked again by long-lived responses such as the live feed."""
+    return await run_in_threadpool(_load, runtime, session) is not None
+
+
 async def signed_in_user(request: Request) -> ConsolePrincipal | None:
     """The signed-in user, or None (no cookie, a forged or expired one, a disabled account,
     a sign-out everywhere since). Loaded once per request."""

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse
 
 from app.console import i18n
-from app.console.dependencies import AdminUser, AgentUser
+from app.console.dependencies import AdminUser, AgentUser, still_signed_in
 from app.console.web import render
 from app.conversation.models import ConversationStatus
 from app.customers.schemas import CustomerProfile
@@ -97,7 +97,12 @@ def queue(
 
 @router.get("/events", response_class=StreamingResponse)
 async def events(user: AgentUser, runtime: RuntimeDep) -> StreamingResponse:
-    return feed.stream(runtime.bus, ready=True)
+    # The cookie was checked once, when the stream opened; a sign-out everywhere or a
+    # disabled account must end a stream that stays open for hours.
+    async def allowed() -> bool:
+        return await still_signed_in(runtime, user.session)
+
+    return feed.stream(runtime.bus, ready=True, allowed=allowed)
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)

@@ -276,6 +276,11 @@ feed.addEventListener("ready", () => {
   refreshQueue(); // whatever changed while the feed was down
   if (current) reloadState();
 });
+feed.addEventListener("signed_out", () => {
+  // Signed out everywhere or disabled: stop reconnecting and show the sign-in page.
+  feed.close();
+  window.location.assign(`/console/login?next=${encodeURIComponent(window.location.pathname)}`);
+});
 feed.addEventListener("error", () => {
   feedState.textContent = W["handoff.reconnecting"];
   feedState.dataset.live = "false";
