@@ -46,6 +46,14 @@ def authenticate_secret(runtime: Runtime, secret: str) -> ApiKey:
         return key
 
 
+def still_active(runtime: Runtime, key_id: int) -> bool:
+    """Whether a key a long-lived response was opened with is still good (not revoked since,
+    not deleted). Blocking."""
+    with session_scope(runtime.session_factory) as db_session:
+        key = auth_service.get(db_session=db_session, key_id=key_id)
+        return key is not None and not key.revoked
+
+
 def require_role(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, ApiKey]]:
     """A dependency admitting keys of the given roles (admin keys are admitted everywhere)."""
     allowed = {*roles, Role.ADMIN}

@@ -7,7 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
+from app.auth.dependencies import still_active
 from app.conversation.models import ConversationStatus
 from app.customers.schemas import CustomerProfile
 from app.deps import AdminKey, RuntimeDep, SessionDep
@@ -114,8 +116,13 @@ async def close(
     responses={200: {"content": {"text/event-stream": {}}}},
     summary="Live queue changes and customer messages (server-sent events)",
 )
-async def events(_: AdminKey, runtime: RuntimeDep) -> StreamingResponse:
-    return feed.stream(runtime.bus)
+async def events(key: AdminKey, runtime: RuntimeDep) -> StreamingResponse:
+    # The key was checked when the stream opened; revoking it must end a stream that stays
+    # open for hours.
+    async def allowed() -> bool:
+        return await run_in_threadpool(still_active, runtime, key.id)
+
+    return feed.stream(runtime.bus, allowed=allowed)
 
 
 @router.get("/admin/canned-replies", response_model=list[CannedReplyOut])

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from app.auth import service as auth_service
+from app.auth.models import Role
 from app.conversation.models import ConversationStatus
 from app.conversation.schemas import TurnRequest
 from app.conversation.turns import run_turn
@@ -125,3 +127,32 @@ async def test_a_handoff_puts_the_conversation_in_the_queue_live(bot: Runtime) -
         "channel": "web",
         "status": "awaiting_human",
     }
+
+
+async def test_revoking_the_key_ends_an_open_feed(
+    runtime: Runtime, session_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handoff_feed, "KEEPALIVE_SECONDS", 0.2)
+    with session_factory() as s:
+        watcher = auth_service.create(db_session=s, name="ops-dashboard", role=Role.ADMIN)
+        key_id, secret = watcher.key.id, watcher.secret
+        s.commit()
+    async with (
+        serving(create_app(runtime=runtime)) as base_url,
+        httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {secret}"}, timeout=10
+        ) as client,
+        client.stream("GET", "/admin/handoff/events") as feed,
+    ):
+        blocks = _blocks(feed)
+        assert await asyncio.wait_for(anext(blocks), 5) == ["retry: 3000", ": connected"]
+        with session_factory() as s:
+            auth_service.revoke(db_session=s, key_id=key_id)
+            s.commit()
+        await runtime.bus.publish(HANDOFF_TOPIC, {"type": "queue", "action": "waiting"})
+        block = await asyncio.wait_for(anext(blocks), 5)
+        while block == [": keep-alive"]:
+            block = await asyncio.wait_for(anext(blocks), 5)
+        assert block == ["event: signed_out", "data: {}"]
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(anext(blocks), 5)
