@@ -65,14 +65,32 @@ def register(cli: typer.Typer) -> None:
     def worker(
         concurrency: int = typer.Option(2, help="Worker processes"),
         loglevel: str = typer.Option("INFO", help="Celery log level"),
+        metrics_port: int = typer.Option(
+            0,
+            envvar="KEFU_WORKER_METRICS_PORT",
+            help="Serve Prometheus metrics (GET /metrics) on this port; 0: none",
+        ),
+        metrics_host: str = typer.Option(
+            "127.0.0.1", envvar="KEFU_WORKER_METRICS_HOST", help="Interface for the metrics"
+        ),
     ) -> None:
         """Run a Celery worker consuming the ingestion queue."""
-        from ingestion.celery_app import celery_app
-
         settings = settings_or_exit()
         if not settings.celery.broker_url:
             typer.echo("error: set KEFU_CELERY_BROKER_URL to run a separate worker", err=True)
             raise typer.Exit(2)
+        if metrics_port:
+            # Set before the task modules create their counters: each pool process counts in
+            # its own files, and the scrape adds them up.
+            exposition.prepare_multiprocess(settings.data_dir / "worker-metrics")
+            token = settings.observability.token
+            exposition.serve_on_port(
+                metrics_host,
+                metrics_port,
+                token=token.get_secret_value() if token is not None else None,
+            )
+        from ingestion.celery_app import celery_app
+
         celery_app.worker_main(
             [
                 "worker",

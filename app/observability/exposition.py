@@ -5,10 +5,20 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+    values,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +37,11 @@ def prepare_multiprocess(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, mode=0o700)
     os.environ[ENV] = str(directory)
+    # prometheus_client chose how to keep values when it was imported (this module imports
+    # it): choose again, so the metrics created from now on (kefu's are created when their
+    # module is first imported, after this) count in files. A forked pool process inherits
+    # the choice; a spawned worker makes it from the environment.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def latest() -> bytes:
@@ -56,3 +71,41 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def serve_on_port(host: str, port: int, *, token: str | None = None) -> ThreadingHTTPServer:
+    """``GET /metrics`` on a port of its own, from a daemon thread: for a process with no
+    HTTP server (``kefu worker``), whose pool processes count in the multiprocess files.
+    With ``token``, a scrape must send ``Authorization: Bearer <token>``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] != "/metrics":
+                self._send(404, b"not found: metrics are at /metrics\n", "text/plain")
+                return
+            if token is not None:
+                scheme, _, given = self.headers.get("Authorization", "").partition(" ")
+                if scheme.lower() != "bearer" or not secrets.compare_digest(
+                    given.strip().encode(), token.encode()
+                ):
+                    self._send(
+                        401, b"/metrics needs 'Authorization: Bearer <token>'\n", "text/plain"
+                    )
+                    return
+            self._send(200, latest(), CONTENT_TYPE_LATEST)
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # one line per scrape would drown the worker's log
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="kefu-metrics", daemon=True).start()
+    log.info("metrics at http://%s:%s/metrics", host, server.server_address[1])
+    return server

@@ -96,8 +96,18 @@ def e2e_env(
 class Worker:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self._log = log.open("ab")
+        self.metrics_port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--concurrency", "1"],
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "worker",
+                "--concurrency",
+                "1",
+                "--metrics-port",
+                str(self.metrics_port),
+            ],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

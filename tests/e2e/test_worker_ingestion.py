@@ -3,10 +3,12 @@ and a worker killed mid-document leaves exactly one copy of each chunk once rest
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -85,7 +87,7 @@ def test_worker_indexes_replaces_and_deletes(
 
     _upload(client, "warranty.md", b"# Warranty\n\nPhones carry a 12-month warranty.\n")
     assert _status(runtime, "warranty.md") == "queued"  # nothing indexes until a worker runs
-    start_worker()
+    worker = start_worker()
     wait_until(lambda: _status(runtime, "warranty.md") == "ready", timeout=120, what="indexing")
     assert any("12-month" in c for c in _sources(client, "how long is the phone warranty"))
 
@@ -100,6 +102,14 @@ def test_worker_indexes_replaces_and_deletes(
 
     assert client.delete("/admin/knowledge-bases/e2e/documents/warranty.md").status_code == 204
     assert not any("warranty" in c.lower() for c in _sources(client, "phone warranty"))
+
+    # The worker's pool process counted both jobs; its main process serves the sum.
+    scrape = httpx.get(f"http://127.0.0.1:{worker.metrics_port}/metrics", timeout=10)
+    assert scrape.status_code == 200
+    succeeded = re.search(
+        r'^kefu_ingestion_jobs_total\{status="succeeded"\} (\S+)$', scrape.text, re.M
+    )
+    assert succeeded is not None and float(succeeded.group(1)) >= 2  # both versions indexed
 
 
 def _big_markdown(sections: int) -> bytes:
