@@ -10,6 +10,8 @@ questions are taken oldest first and a re-run over the same range gives the same
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.analytics.schemas import GapExample, GapGroup, GapReason, Gaps
 from app.analytics.turns import Turn, Window, load
+from app.routing.vector_cache import VectorCache
 from knowledge.embeddings import Embedder
 
 # With multilingual-e5-small, paraphrases of one question score 0.97-0.98 (退货运费谁出 /
@@ -28,6 +31,10 @@ MAX_EXAMPLES = 5
 # Embedding is the cost: a range with more gap questions keeps its newest ones.
 MAX_QUESTIONS = 2000
 AGENT_ROUTES = ("llm",)
+# The questions' vectors, kept per embedding model between loads: the page is opened again and
+# again over ranges that mostly overlap, and only the questions new since need the model.
+_VECTORS: weakref.WeakKeyDictionary[Embedder, VectorCache] = weakref.WeakKeyDictionary()
+_VECTORS_LOCK = threading.Lock()
 REASONS: tuple[GapReason, ...] = ("low_confidence", "not_found", "thumbs_down")
 
 
@@ -94,7 +101,7 @@ def group(
     if not candidates:
         return []
     texts = sorted({t.question.strip() for t, _ in candidates})
-    vectors = _normalised(np.asarray(embedder.embed_queries(texts), dtype=np.float32))
+    vectors = _normalised(_cache(embedder).embed(texts))
     row = {text: i for i, text in enumerate(texts)}
     ordered = _normalised(np.stack([vectors[row[t.question.strip()]] for t, _ in candidates]))
     groups = []
@@ -139,3 +146,14 @@ def gaps(
         similarity=similarity,
         groups=groups,
     )
+
+
+def _cache(embedder: Embedder) -> VectorCache:
+    try:
+        with _VECTORS_LOCK:
+            found = _VECTORS.get(embedder)
+            if found is None:
+                found = _VECTORS[embedder] = VectorCache(embedder, size=2 * MAX_QUESTIONS)
+            return found
+    except TypeError:  # an embedder that cannot be weakly referenced or hashed: no reuse
+        return VectorCache(embedder, size=2 * MAX_QUESTIONS)

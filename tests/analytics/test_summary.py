@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.analytics.gaps import group
+from app.analytics.turns import Turn
 from app.feedback.models import Rating
 from tests.analytics.conftest import NOW, Seeded, SeedFn, T
 
@@ -172,3 +174,34 @@ def test_analytics_need_an_admin_key(client: TestClient, session_factory: Any) -
         assert client.get(path).status_code == 401
         res = client.get(path, headers={"Authorization": f"Bearer {key.secret}"})
         assert res.status_code == 403 and res.json()["error"]["message"]
+
+
+def test_knowledge_gaps_embed_each_question_once_across_loads() -> None:
+    # The page is reloaded over overlapping ranges; only questions new since need the model.
+    class Counting:
+        def __init__(self) -> None:
+            self.embedded: list[str] = []
+
+        def embed_queries(self, texts: list[str]) -> Any:
+            self.embedded.extend(texts)
+            return [[1.0, float(len(t))] for t in texts]
+
+    def turn(n: int, question: str) -> Turn:
+        # An agent's answer that found nothing: a gap ("not_found").
+        return Turn(
+            message_id=n,
+            conversation_id=f"c{n}",
+            channel="web",
+            created_at=datetime(2026, 12, 1, tzinfo=UTC),
+            route="llm",
+            question=question,
+            answer="抱歉，我没有找到相关信息。",
+        )
+
+    embedder = Counting()
+    first = [turn(1, "退货运费谁出"), turn(2, "how do refunds work")]
+    group(first, embedder=embedder, min_score=0.8, similarity=0.95)  # type: ignore[arg-type]
+    group([*first, turn(3, "能开发票吗")], embedder=embedder, min_score=0.8, similarity=0.95)  # type: ignore[arg-type]
+    assert sorted(embedder.embedded) == sorted(
+        ["退货运费谁出", "how do refunds work", "能开发票吗"]
+    )
