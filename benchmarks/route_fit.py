@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from app.routing import Router
+from app.routing.rules import FAQ_FEATURES
 from app.routing.service import ACCOUNT
 from benchmarks.route_dev import load_set
 from knowledge.embeddings import build_embedder
@@ -28,16 +29,7 @@ from knowledge.embeddings import build_embedder
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "tests" / "routing" / "data"
 EVAL = ROOT.parent / "shared" / "eval"
-FEATURES = (
-    "calibrated",
-    "calibrated_margin",
-    "coverage",
-    "new_numbers",
-    "history",
-    "excess_length",
-    "agent_cue",
-    "answer_relevance",
-)
+FEATURES = FAQ_FEATURES
 C = 0.3
 
 

@@ -102,7 +102,7 @@ def serve_on_port(host: str, port: int, *, token: str | None = None) -> Threadin
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
-            pass  # one line per scrape would drown the worker's log
+            """Silent: a line per scrape would drown the worker's log."""
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True

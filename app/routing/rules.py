@@ -171,28 +171,26 @@ def _patterns(name: str, key: str, body: dict[str, Any]) -> tuple[re.Pattern[str
 
 # What the router measures for an FAQ match (service.Router._faq_probability): a weight for
 # anything else would fail every FAQ question at run time, so it fails loading instead.
-FAQ_FEATURES = frozenset(
-    {
-        "calibrated",
-        "calibrated_margin",
-        "coverage",
-        "new_numbers",
-        "history",
-        "excess_length",
-        "agent_cue",
-        "answer_relevance",
-    }
+FAQ_FEATURES = (
+    "calibrated",
+    "calibrated_margin",
+    "coverage",
+    "new_numbers",
+    "history",
+    "excess_length",
+    "agent_cue",
+    "answer_relevance",
 )
 
 
 def _faq_model(section: dict[str, Any]) -> FaqModel:
     model = section.get("model") or {}
     weights = {str(k): float(v) for k, v in (model.get("weights") or {}).items()}
-    unknown = sorted(set(weights) - FAQ_FEATURES)
+    unknown = sorted(set(weights) - set(FAQ_FEATURES))
     if unknown:
         raise RulesError(
             f"parameters.faq.model.weights: unknown feature(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(FAQ_FEATURES))}"
+            f"known: {', '.join(FAQ_FEATURES)}"
         )
     return FaqModel(
         bias=float(model.get("bias", 0.0)),
