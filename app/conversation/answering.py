@@ -104,11 +104,13 @@ def answering_kbs(runtime: Runtime, db_session: Session) -> list[KnowledgeBase]:
     return [kb for kb in kbs if not names or kb.name in names]
 
 
-def retrieve(runtime: Runtime, query: str) -> list[Hit]:
-    """The passages a turn answers from (the console's hit-testing shows the same)."""
+def retrieve(runtime: Runtime, query: str, kbs: list[KnowledgeBase] | None = None) -> list[Hit]:
+    """The passages a turn answers from (the console's hit-testing shows the same); ``kbs``:
+    the turn's answering knowledge bases when it has listed them already."""
     settings = runtime.settings
     with runtime.session_factory() as db_session:
-        kbs = answering_kbs(runtime, db_session)
+        if kbs is None:
+            kbs = answering_kbs(runtime, db_session)
         if not kbs:
             return []
         return retrieval_service.search(
@@ -211,7 +213,7 @@ async def answer_llm(
     t0 = time.perf_counter()
     try:
         with tracing.span("kefu.retrieve"):
-            hits = await run_in_threadpool(retrieve, runtime, query)
+            hits = await run_in_threadpool(retrieve, runtime, query, prep.kbs)
     except Exception as exc:
         # The vector store (or its SQL lookup) is down: the agent can still use the
         # customer's records, and without passages it says it has none and offers a human.

@@ -9,6 +9,7 @@ from app.agent.memory import window
 from app.attachments import vision
 from app.conversation import images, retries
 from app.conversation import service as conversation_service
+from app.conversation.answering import answering_kbs
 from app.conversation.models import ConversationStatus, MessageRole
 from app.conversation.schemas import TurnRequest
 from app.conversation.state import Prepared
@@ -128,6 +129,7 @@ def _prepare_once(runtime: Runtime, req: TurnRequest) -> Prepared:
             channel=conv.channel,
             pending=pending,
             lang_hint=req.lang_hint,
+            kbs=answering_kbs(runtime, db_session),
         )
         prepared.images = stored
         return prepared

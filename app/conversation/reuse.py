@@ -52,7 +52,7 @@ def may_keep(prep: Prepared, ans: Answer) -> bool:
 def _scope(runtime: Runtime, prep: Prepared, ans: Answer) -> str:
     settings = runtime.settings
     with runtime.session_factory() as db_session:
-        kbs = answering_kbs(runtime, db_session)
+        kbs = prep.kbs if prep.kbs is not None else answering_kbs(runtime, db_session)
         content = knowledge_service.content_version(
             db_session=db_session, kb_ids=[kb.id for kb in kbs]
         )

@@ -10,6 +10,7 @@ from app.conversation.schemas import Citation, TurnOutcome
 
 if TYPE_CHECKING:
     from app.conversation.images import TurnImage
+    from knowledge.models import KnowledgeBase
 
 
 @dataclass
@@ -30,6 +31,9 @@ class Prepared:
     replay: TurnOutcome | None = None
     images: list[TurnImage] = field(default_factory=list)  # stored with this message
     lang_hint: str | None = None  # TurnRequest.lang_hint
+    # The knowledge bases this turn answers from, listed once when it is prepared (routing,
+    # the answer cache's scope and retrieval all need them).
+    kbs: list[KnowledgeBase] | None = None
 
 
 @dataclass

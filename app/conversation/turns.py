@@ -42,21 +42,26 @@ from app.observability import tracing
 from app.routing import RouteDecision, tiebreak
 from app.routing.faqs import ensure_loaded
 from app.runtime import Runtime
+from knowledge.models import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
 
 async def _route(runtime: Runtime, prep: Prepared, text: str) -> Answer:
     """Route the message; rules, FAQ and handoff answers are complete here."""
-    return await route_message(runtime, text, history=prep.history)
+    return await route_message(runtime, text, history=prep.history, kbs=prep.kbs)
 
 
 async def route_message(
-    runtime: Runtime, text: str, *, history: Sequence[tuple[str, str]] = ()
+    runtime: Runtime,
+    text: str,
+    *,
+    history: Sequence[tuple[str, str]] = (),
+    kbs: list[KnowledgeBase] | None = None,
 ) -> Answer:
     """Route one message as a turn does (the console's hit-testing asks this too)."""
     start = time.perf_counter()
-    decision = await run_in_threadpool(_decide, runtime, history, text)
+    decision = await run_in_threadpool(_decide, runtime, history, text, kbs)
     settings = runtime.settings.routing
     llm = runtime.llm
     if (
@@ -74,9 +79,15 @@ async def route_message(
     return _answer_of(decision, text, route_ms=(time.perf_counter() - start) * 1000)
 
 
-def _decide(runtime: Runtime, history: Sequence[tuple[str, str]], text: str) -> RouteDecision:
+def _decide(
+    runtime: Runtime,
+    history: Sequence[tuple[str, str]],
+    text: str,
+    kbs: list[KnowledgeBase] | None,
+) -> RouteDecision:
     with runtime.session_factory() as db_session:
-        kbs = answering_kbs(runtime, db_session)
+        if kbs is None:
+            kbs = answering_kbs(runtime, db_session)
         key = (
             ensure_loaded(
                 router=runtime.router, db_session=db_session, index=runtime.index, kbs=kbs

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from prometheus_client import values as prometheus_values
 
 from app.observability import exposition
 from tests.observability.conftest import Samples
@@ -52,6 +53,9 @@ def test_two_workers_add_up_and_a_dead_one_loses_its_live_gauge(
     directory.mkdir()
     (directory / "counter_999999.db").write_bytes(b"left by an earlier run")
     monkeypatch.setenv(exposition.ENV, "")  # restored after the test
+    # prepare_multiprocess switches this process's metric values to files, as a server or
+    # worker process wants; the rest of the test session counts in memory again.
+    monkeypatch.setattr(prometheus_values, "ValueClass", prometheus_values.ValueClass)
     exposition.prepare_multiprocess(directory)
     assert os.environ[exposition.ENV] == str(directory)
     assert not list(directory.iterdir())  # an earlier run's counts are gone
