@@ -79,19 +79,15 @@ _IDENTIFIER = re.compile(
 )
 
 
-def quantities(text: str) -> list[str]:
-    """Numbers that are amounts, durations or counts: what a calculation would use."""
-    return _NUMBER.findall(_IDENTIFIER.sub(" ", normalise(text)))
-
-
 # A quantity with the magnitude customers write after it: 10k, 2w, 1.5万, 3千.
 _QUANTITY = re.compile(r"(\d+(?:[.,]\d+)*)\s*([kKwW万千]?)")
 _MAGNITUDE = {"k": 1e3, "K": 1e3, "千": 1e3, "w": 1e4, "W": 1e4, "万": 1e4}
 
 
 def distinct_quantities(text: str) -> int:
-    """How many different amounts a message names: "¥10,000 … the whole 10k" restates one
-    amount, and only two different ones are a sum to work out."""
+    """How many different amounts, durations or counts a message names (what a calculation
+    would use; identifiers left out): "¥10,000 … the whole 10k" restates one amount, and
+    only two different ones are a sum to work out."""
     values: set[float] = set()
     for digits, unit in _QUANTITY.findall(_IDENTIFIER.sub(" ", normalise(text))):
         # A comma before exactly three digits groups thousands; otherwise it is a decimal mark.
