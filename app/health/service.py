@@ -13,6 +13,8 @@ from typing import Literal
 from kombu import Connection  # type: ignore[attr-defined]
 from sqlalchemy import text
 
+from app.attachments.vision import VisionClient
+from app.llm import LLMClient
 from app.runtime import Runtime
 from knowledge.embeddings.openai_protocol import OpenAIEmbedder
 
@@ -111,37 +113,30 @@ def _redis(runtime: Runtime) -> Check:
 
 
 async def _llm(runtime: Runtime) -> Check:
-    if runtime.llm is None:
-        return Check(
-            "llm", "not_configured", False, "none", "answers from rules, FAQ and passages only"
-        )
-    # The service still answers without its LLM, so a dead one degrades rather than fails.
-    if runtime.llm.breaker_state == "open":
-        # Recent calls failed: answers fall back to passages until the breaker lets one through.
-        return Check("llm", "degraded", False, "openai", "circuit breaker open")
-    start = time.perf_counter()
-    ok = await runtime.llm.health()
-    ms = round((time.perf_counter() - start) * 1000, 1)
-    if ok:
-        return Check("llm", "ready", False, "openai", "", ms)
-    detail = f"{runtime.llm.model} not listed by the endpoint's /models (or it is unreachable)"
-    return Check("llm", "degraded", False, "openai", detail, ms)
+    # The service still answers without its LLM (from passages), so a dead one degrades.
+    return await _endpoint("llm", runtime.llm, "answers from rules, FAQ and passages only")
 
 
 async def _vision(runtime: Runtime) -> Check:
-    vision = runtime.vision
-    if vision is None:
-        return Check("vision", "not_configured", False, "none", "images kept for human agents")
     # Images still reach people without it: the customer is asked to describe theirs.
-    if vision.breaker_state == "open":
-        return Check("vision", "degraded", False, "openai", "circuit breaker open")
+    return await _endpoint("vision", runtime.vision, "images kept for human agents")
+
+
+async def _endpoint(name: str, client: LLMClient | VisionClient | None, unset: str) -> Check:
+    """An optional OpenAI-protocol model: ready, degraded (never down: kefu answers without
+    it) or not configured."""
+    if client is None:
+        return Check(name, "not_configured", False, "none", unset)
+    if client.breaker_state == "open":
+        # Recent calls failed: nothing is sent until the breaker lets one through.
+        return Check(name, "degraded", False, "openai", "circuit breaker open")
     start = time.perf_counter()
-    ok = await vision.health()
+    ok = await client.health()
     ms = round((time.perf_counter() - start) * 1000, 1)
     if ok:
-        return Check("vision", "ready", False, "openai", "", ms)
-    detail = f"{vision.model} not listed by the endpoint's /models (or it is unreachable)"
-    return Check("vision", "degraded", False, "openai", detail, ms)
+        return Check(name, "ready", False, "openai", "", ms)
+    detail = f"{client.model} not listed by the endpoint's /models (or it is unreachable)"
+    return Check(name, "degraded", False, "openai", detail, ms)
 
 
 def _embedding(runtime: Runtime) -> Check:

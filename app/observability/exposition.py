@@ -73,6 +73,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def bearer_matches(authorization: str, token: str) -> bool:
+    """Whether an ``Authorization`` header carries ``Bearer <token>`` (compared in constant
+    time)."""
+    scheme, _, given = authorization.partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
 def serve_on_port(host: str, port: int, *, token: str | None = None) -> ThreadingHTTPServer:
     """``GET /metrics`` on a port of its own, from a daemon thread: for a process with no
     HTTP server (``kefu worker``), whose pool processes count in the multiprocess files.
@@ -83,15 +92,11 @@ def serve_on_port(host: str, port: int, *, token: str | None = None) -> Threadin
             if self.path.split("?", 1)[0] != "/metrics":
                 self._send(404, b"not found: metrics are at /metrics\n", "text/plain")
                 return
-            if token is not None:
-                scheme, _, given = self.headers.get("Authorization", "").partition(" ")
-                if scheme.lower() != "bearer" or not secrets.compare_digest(
-                    given.strip().encode(), token.encode()
-                ):
-                    self._send(
-                        401, b"/metrics needs 'Authorization: Bearer <token>'\n", "text/plain"
-                    )
-                    return
+            if token is not None and not bearer_matches(
+                self.headers.get("Authorization", ""), token
+            ):
+                self._send(401, b"/metrics needs 'Authorization: Bearer <token>'\n", "text/plain")
+                return
             self._send(200, latest(), CONTENT_TYPE_LATEST)
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:

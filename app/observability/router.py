@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import secrets
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -33,9 +32,8 @@ async def prometheus_metrics(request: Request) -> Response:
 
 def _authorise(request: Request, settings: ObservabilitySettings) -> None:
     if settings.token is not None:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        expected = settings.token.get_secret_value().encode()
-        if scheme.lower() == "bearer" and secrets.compare_digest(given.strip().encode(), expected):
+        header = request.headers.get("authorization", "")
+        if exposition.bearer_matches(header, settings.token.get_secret_value()):
             return
         raise _unauthorised("/metrics needs 'Authorization: Bearer <KEFU_METRICS_TOKEN>'")
     if not _private(request.client.host if request.client else None):
